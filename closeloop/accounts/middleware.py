@@ -1,0 +1,25 @@
+"""Attach the current organization and membership to every request; send a fresh install to setup."""
+
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from closeloop.accounts import queries
+
+SETUP_EXEMPT_PREFIXES = ("/setup", "/static/", "/healthz", "/readyz", "/API/", "/api/")
+
+
+class OrganizationMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.organization = None
+        request.membership = None
+        if request.user.is_authenticated:
+            membership = queries.current_membership(request.user, request.session.get("organization_id"))
+            if membership is not None:
+                request.membership = membership
+                request.organization = membership.organization
+        elif not request.path.startswith(SETUP_EXEMPT_PREFIXES) and queries.needs_setup():
+            return redirect(reverse("accounts:setup"))
+        return self.get_response(request)

@@ -1,0 +1,13 @@
+from django.urls import include, path
+
+from closeloop.api.v3 import api as api_v3
+from closeloop.api.v1 import api as api_v1
+
+urlpatterns = [
+    path("", include("closeloop.web.urls")),
+    path("", include("closeloop.accounts.urls")),
+    path("outbox/", include("closeloop.outbox.urls")),
+    path("jobs/", include("closeloop.jobs.urls")),
+    path("API/v3/", api_v3.urls),
+    path("api/v1/", api_v1.urls),
+]

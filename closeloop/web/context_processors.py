@@ -1,0 +1,19 @@
+from django.conf import settings
+
+NAVIGATION = [
+    ("surveys", "Surveys", "web:surveys"),
+    ("directory", "Directory", "web:directory"),
+    ("workflows", "Workflows", "web:workflows"),
+    ("distributions", "Distributions", "web:distributions"),
+    ("extensions", "Extensions", "web:extensions"),
+    ("settings", "Settings", "accounts:settings"),
+]
+
+
+def shell(request):
+    return {
+        "navigation": NAVIGATION,
+        "outbox_active": settings.CLOSELOOP_OUTBOX_ACTIVE,
+        "current_organization": getattr(request, "organization", None),
+        "current_membership": getattr(request, "membership", None),
+    }

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from closeloop.web import views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("surveys/", views.section, {"section": "surveys"}, name="surveys"),
+    path("directory/", views.section, {"section": "directory"}, name="directory"),
+    path("workflows/", views.section, {"section": "workflows"}, name="workflows"),
+    path("distributions/", views.section, {"section": "distributions"}, name="distributions"),
+    path("extensions/", views.section, {"section": "extensions"}, name="extensions"),
+]
