@@ -1,0 +1,38 @@
+from django.urls import reverse
+
+SECTIONS = ["surveys", "directory", "workflows", "distributions", "extensions"]
+
+
+def test_healthz_reports_database(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_is_ready_when_migrated(client, db):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+
+
+def test_navigation_links_every_section(client, org_a):
+    _, user = org_a
+    client.force_login(user)
+    home = client.get(reverse("web:home"))
+    assert home.status_code == 200
+    for name in SECTIONS:
+        assert f'href="{reverse("web:" + name)}"'.encode() in home.content
+        assert client.get(reverse("web:" + name)).status_code == 200
+    assert f'href="{reverse("accounts:settings")}"'.encode() in home.content
+
+
+def test_fresh_install_goes_to_setup(client, db):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:setup")
+
+
+def test_anonymous_visitor_after_setup_goes_to_login(client, org_a):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert "/login" in response["Location"]
