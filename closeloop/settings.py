@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "closeloop.web",
     "closeloop.accounts",
     "closeloop.jobs",
+    "closeloop.directory",
     "closeloop.outbox",
     "closeloop.api",
 ]

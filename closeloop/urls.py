@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("closeloop.accounts.urls")),
     path("outbox/", include("closeloop.outbox.urls")),
     path("jobs/", include("closeloop.jobs.urls")),
+    path("directory/", include("closeloop.directory.urls")),
     path("API/v3/", api_v3.urls),
     path("api/v1/", api_v1.urls),
 ]
