@@ -1,4 +1,4 @@
-"""Attach the current organization and membership to every request; send a fresh install to setup."""
+"""Attach the current organization and membership to each request; send a fresh install to setup."""
 
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -16,7 +16,9 @@ class OrganizationMiddleware:
         request.organization = None
         request.membership = None
         if request.user.is_authenticated:
-            membership = queries.current_membership(request.user, request.session.get("organization_id"))
+            membership = queries.current_membership(
+                request.user, request.session.get("organization_id")
+            )
             if membership is not None:
                 request.membership = membership
                 request.organization = membership.organization

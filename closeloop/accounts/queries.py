@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.db.models import F
+from django.utils import timezone
 
-from closeloop.accounts.models import ApiToken, Invitation, Membership, Organization, User, hash_secret
+from closeloop.accounts.models import (
+    ApiToken,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+    hash_secret,
+)
 
 _SETUP_DONE_KEY = "closeloop:setup-done"
 
@@ -29,15 +38,63 @@ def current_membership(user: User, organization_id: int | None) -> Membership | 
 
 
 def memberships_of(organization: Organization):
-    return Membership.objects.select_related("user").filter(organization=organization).order_by("created_at")
+    return (
+        Membership.objects.select_related("user")
+        .filter(organization=organization)
+        .order_by("created_at", "id")
+    )
+
+
+def membership_of(organization: Organization, user: User) -> Membership | None:
+    return Membership.objects.filter(organization=organization, user=user).first()
 
 
 def membership(organization: Organization, membership_id: int) -> Membership:
-    return Membership.objects.select_related("user").get(organization=organization, pk=membership_id)
+    return Membership.objects.select_related("user").get(
+        organization=organization, pk=membership_id
+    )
+
+
+def user_exists(email: str) -> bool:
+    return User.objects.filter(email=email.strip().lower()).exists()
+
+
+def memberships_of_user(user: User):
+    return (
+        Membership.objects.select_related("organization")
+        .filter(user=user)
+        .order_by("organization__name")
+    )
+
+
+def membership_by_user_id(organization: Organization, public_id: str) -> Membership | None:
+    """A member by User.public_id; None for unknown ids and for other organizations' users."""
+    return (
+        Membership.objects.select_related("user")
+        .filter(organization=organization, user__public_id=public_id)
+        .first()
+    )
+
+
+def members_after(organization: Organization, after_membership_id: int, limit: int):
+    """A page of memberships in a stable order, for keyset pagination (skipToken)."""
+    return list(
+        Membership.objects.select_related("user")
+        .filter(organization=organization, id__gt=after_membership_id)
+        .order_by("id")[:limit]
+    )
 
 
 def tokens_of(organization: Organization, user: User):
     return ApiToken.objects.filter(organization=organization, user=user).order_by("-created_at")
+
+
+def token_of(organization: Organization, user: User, token_id: int) -> ApiToken:
+    return tokens_of(organization, user).get(pk=token_id)
+
+
+def organization_by_brand_id(brand_id: str) -> Organization | None:
+    return Organization.objects.filter(brand_id=brand_id).first()
 
 
 def active_token(secret: str) -> ApiToken | None:
@@ -46,13 +103,32 @@ def active_token(secret: str) -> ApiToken | None:
     return (
         ApiToken.objects.select_related("user", "organization")
         .filter(token_hash=hash_secret(secret), revoked_at__isnull=True, user__is_active=True)
+        # a token stops working when its user leaves the organization
+        .filter(user__memberships__organization_id=F("organization_id"))
         .first()
     )
 
 
 def open_invitations(organization: Organization):
-    return Invitation.objects.filter(organization=organization, accepted_at__isnull=True, revoked_at__isnull=True)
+    return (
+        Invitation.objects.select_related("invited_by")
+        .filter(
+            organization=organization,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-created_at")
+    )
+
+
+def open_invitation(organization: Organization, invitation_id: int) -> Invitation:
+    return open_invitations(organization).get(pk=invitation_id)
 
 
 def invitation_by_secret(secret: str) -> Invitation | None:
-    return Invitation.objects.select_related("organization").filter(token_hash=hash_secret(secret)).first()
+    return (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(token_hash=hash_secret(secret))
+        .first()
+    )

@@ -1,2 +1,34 @@
+from django.urls import path
+
+from closeloop.accounts import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("setup/", views.setup, name="setup"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("password-reset/", views.password_reset, name="password_reset"),
+    path("password-reset/sent/", views.password_reset_done, name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("password-reset/done/", views.password_reset_complete, name="password_reset_complete"),
+    path("invite/<str:secret>/", views.accept_invitation, name="accept_invitation"),
+    path("settings/", views.profile, name="settings"),
+    path("settings/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("settings/tokens/", views.tokens, name="tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("settings/members/", views.members, name="members"),
+    path("settings/members/invite/", views.invite, name="invite"),
+    path("settings/members/<int:membership_id>/role/", views.change_role, name="change_role"),
+    path("settings/members/<int:membership_id>/remove/", views.remove_member, name="remove_member"),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/",
+        views.revoke_invitation,
+        name="revoke_invitation",
+    ),
+    path("settings/organization/", views.organization, name="organization"),
+    path("settings/organization/switch/", views.switch_organization, name="switch_organization"),
+]

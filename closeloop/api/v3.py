@@ -1,3 +1,14 @@
-from ninja import NinjaAPI
+"""/API/v3: the Qualtrics-compatible subset. Token auth and the Qualtrics envelope everywhere."""
 
-api = NinjaAPI(title="Closeloop Qualtrics-compatible API", version="3", urls_namespace="api-v3")
+from closeloop.api.auth import TOKEN_AUTH
+from closeloop.api.qualtrics import QualtricsAPI
+from closeloop.api.users import v3_router as users_router
+
+api = QualtricsAPI(
+    title="Closeloop Qualtrics-compatible API",
+    version="3",
+    description="A subset of the Qualtrics API v3. Authenticate with the X-API-TOKEN header.",
+    urls_namespace="api-v3",
+    auth=TOKEN_AUTH,
+)
+api.add_router("", users_router)

@@ -1,0 +1,146 @@
+"""Forms for setup, sign-in, profile, members, invitations and API tokens."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import (
+    password_validators_help_text_html,
+    validate_password,
+)
+
+from closeloop.accounts.models import ApiToken, Organization, Role, User
+
+
+class NewPasswordMixin(forms.Form):
+    """Two password fields that must match and pass the configured validators."""
+
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validators_help_text_html(),
+    )
+    password_again = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def password_owner(self) -> User:
+        return User(
+            email=self.cleaned_data.get("email", ""),
+            first_name=self.cleaned_data.get("first_name", ""),
+            last_name=self.cleaned_data.get("last_name", ""),
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        password, again = cleaned.get("password"), cleaned.get("password_again")
+        if password and again and password != again:
+            self.add_error("password_again", "The two passwords are different.")
+        elif password:
+            try:
+                validate_password(password, self.password_owner())
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
+
+
+class NameFields(forms.Form):
+    first_name = forms.CharField(
+        label="First name", max_length=User._meta.get_field("first_name").max_length
+    )
+    last_name = forms.CharField(
+        label="Last name",
+        max_length=User._meta.get_field("last_name").max_length,
+        required=False,
+    )
+
+
+class SetupForm(NameFields, NewPasswordMixin):
+    organization_name = forms.CharField(
+        label="Organization name",
+        max_length=Organization._meta.get_field("name").max_length,
+        help_text="Your company or team, as people will see it.",
+    )
+    email = forms.EmailField(
+        label="Your email", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+    field_order = [
+        "organization_name",
+        "first_name",
+        "last_name",
+        "email",
+        "password",
+        "password_again",
+    ]
+
+
+class AcceptInvitationForm(NameFields, NewPasswordMixin):
+    def __init__(self, *args, email: str = "", **kwargs):
+        self.invited_email = email
+        super().__init__(*args, **kwargs)
+
+    def password_owner(self) -> User:
+        owner = super().password_owner()
+        owner.email = self.invited_email
+        return owner
+
+
+class LoginForm(AuthenticationForm):
+    """Sign in with an email address, whatever its letter case."""
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = "Email"
+        self.fields["username"].widget.input_type = "email"
+        self.fields["username"].widget.attrs["autocomplete"] = "email"
+
+    def clean_username(self) -> str:
+        return self.cleaned_data["username"].strip().lower()
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name"]
+
+
+class OrganizationForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name"]
+
+
+class SwitchOrganizationForm(forms.Form):
+    organization = forms.TypedChoiceField(label="Organization", coerce=int)
+
+    def __init__(self, *args, memberships=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].choices = [
+            (membership.organization_id, membership.organization.name) for membership in memberships
+        ]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email")
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.MEMBER)
+
+    def __init__(self, *args, can_grant_owner: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not can_grant_owner:
+            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label="Token name",
+        max_length=ApiToken._meta.get_field("name").max_length,
+        help_text="What will use it, e.g. “Segment production” or “nightly export script”.",
+    )
