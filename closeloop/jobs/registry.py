@@ -1,0 +1,86 @@
+"""Job handlers by kind. Each app registers its handlers in its own `jobs.py` module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import autodiscover_modules
+
+
+class PermanentError(Exception):
+    """The job can never succeed (bad payload, deleted record): fail it at once, no retries."""
+
+
+class RetryLater(Exception):
+    """Not an error, not yet possible: run the job again after `delay_seconds`."""
+
+    def __init__(self, delay_seconds: float, message: str = ""):
+        self.delay_seconds = float(delay_seconds)
+        super().__init__(message or f"retry requested in {self.delay_seconds:g} s")
+
+
+@dataclass(frozen=True)
+class Handler:
+    kind: str
+    function: Callable
+    atomic: bool
+    lease_seconds_override: int | None
+
+    @property
+    def lease_seconds(self) -> int:
+        return self.lease_seconds_override or settings.CLOSELOOP_JOB_LEASE_SECONDS
+
+    def __call__(self, payload: dict, job) -> None:
+        self.function(payload, job)
+
+
+_handlers: dict[str, Handler] = {}
+
+
+def job_handler(kind: str, *, lease_seconds: int | None = None, atomic: bool = True):
+    """Register `function(payload, job)` as the handler of jobs of this kind.
+
+    atomic=True runs the handler in the transaction that marks the job succeeded, so its
+    database effects happen exactly once. Use atomic=False for long external I/O that must not
+    hold a transaction open; such handlers must be idempotent themselves.
+    """
+
+    def register(function: Callable) -> Callable:
+        existing = _handlers.get(kind)
+        if existing is not None and _name(existing.function) != _name(function):
+            raise ImproperlyConfigured(
+                f"Job kind {kind!r} has two handlers: {_name(existing.function)} "
+                f"and {_name(function)}."
+            )
+        _handlers[kind] = Handler(kind, function, atomic, lease_seconds)
+        return function
+
+    return register
+
+
+def _name(function: Callable) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def handler_for(kind: str) -> Handler | None:
+    return _handlers.get(kind)
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_handlers)
+
+
+def shortest_lease_seconds() -> int:
+    leases = [handler.lease_seconds for handler in _handlers.values()]
+    return min(leases, default=settings.CLOSELOOP_JOB_LEASE_SECONDS)
+
+
+def autodiscover() -> None:
+    """Import every installed app's `jobs` module so that its handlers register."""
+    autodiscover_modules("jobs")
+    if os.environ.get("CLOSELOOP_TEST_HANDLERS") == "1":
+        from closeloop.jobs import testing_handlers  # noqa: F401
