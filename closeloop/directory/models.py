@@ -1,0 +1,307 @@
+"""XM Directory: directories, contacts, mailing lists, transactions, frequency rules.
+
+Every row carries its organization (tenant isolation). Contacts keep the values exactly as
+given (firstName, email …) and, beside them, normalised match columns that the dedup rules
+and searches use; each has a composite index (directory, column) so that a lookup stays a
+B-tree probe at millions of contacts.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from closeloop.ids import new_id
+
+
+# Named module-level functions: migrations reference field defaults by import path.
+def new_pool_id() -> str:
+    return new_id("POOL_")
+
+
+def new_contact_id() -> str:
+    return new_id("CID_")
+
+
+def new_list_id() -> str:
+    return new_id("CG_")
+
+
+def new_transaction_id() -> str:
+    return new_id("CTR_")
+
+
+def new_batch_id() -> str:
+    return new_id("BT_")
+
+
+MAX_DEDUP_RULES = 3
+MAX_FREQUENCY_RULES = 20
+MAX_EMBEDDED_NAME = 200
+MAX_EMBEDDED_VALUE = 1024
+
+
+def default_dedup_rules() -> list[list[str]]:
+    return [["extRef"], ["email"]]
+
+
+def _pattern_index(column: str, name: str) -> models.Index:
+    """(directory, column) usable for equality and prefix (LIKE 'x%') lookups on PostgreSQL.
+
+    The operator classes are ignored on SQLite, whose B-tree serves both anyway.
+    """
+    return models.Index(
+        fields=["directory", column], name=name, opclasses=["int8_ops", "varchar_pattern_ops"]
+    )
+
+
+class Directory(models.Model):
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="directories"
+    )
+    public_id = models.CharField(max_length=32, unique=True, default=new_pool_id, editable=False)
+    name = models.CharField(max_length=200)
+    is_default = models.BooleanField(default=False)
+    default_phone_region = models.CharField(
+        max_length=2, default="US", help_text="ISO 3166 region for phone numbers without +"
+    )
+    dedup_rules = models.JSONField(default=default_dedup_rules)
+    settings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "directories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(is_default=True),
+                name="one_default_directory_per_org",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    # Indexed by the composite (directory, …) indexes below, which all start with it.
+    directory = models.ForeignKey(
+        Directory, on_delete=models.CASCADE, related_name="contacts", db_index=False
+    )
+    public_id = models.CharField(max_length=32, unique=True, default=new_contact_id, editable=False)
+    # As given.
+    first_name = models.CharField(max_length=200, blank=True)
+    last_name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=320, blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    ext_ref = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    unsubscribed = models.BooleanField(default=False)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    embedded_data = models.JSONField(default=dict, blank=True)
+    # Normalised, for matching and search (see closeloop.directory.dedup).
+    phone_e164 = models.CharField(max_length=20, blank=True)
+    email_normalized = models.CharField(max_length=320, blank=True)
+    ext_ref_normalized = models.CharField(max_length=200, blank=True)
+    first_name_normalized = models.CharField(max_length=200, blank=True)
+    last_name_normalized = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            _pattern_index("email_normalized", "contact_dir_email"),
+            _pattern_index("ext_ref_normalized", "contact_dir_extref"),
+            _pattern_index("phone_e164", "contact_dir_phone"),
+            _pattern_index("first_name_normalized", "contact_dir_first"),
+            _pattern_index("last_name_normalized", "contact_dir_last"),
+            models.Index(fields=["directory", "id"], name="contact_dir_id"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.email or self.ext_ref or self.public_id
+
+    @property
+    def can_receive_sms(self) -> bool:
+        return bool(self.phone_e164) and not self.unsubscribed
+
+    @property
+    def can_receive_email(self) -> bool:
+        return bool(self.email_normalized) and not self.unsubscribed
+
+
+class MailingList(models.Model):
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    directory = models.ForeignKey(Directory, on_delete=models.CASCADE, related_name="mailing_lists")
+    public_id = models.CharField(max_length=32, unique=True, default=new_list_id, editable=False)
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    contact_count = models.PositiveIntegerField(
+        default=0, help_text="members, kept up to date by closeloop.directory.actions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["directory", "name"], name="list_dir_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MailingListMembership(models.Model):
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.CASCADE, related_name="memberships"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    unsubscribed = models.BooleanField(default=False, help_text="unsubscribed from this list only")
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing_list", "contact"], name="one_membership_per_list"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.mailing_list_id}"
+
+
+class TransactionBatch(models.Model):
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    directory = models.ForeignKey(
+        Directory, on_delete=models.CASCADE, related_name="transaction_batches"
+    )
+    public_id = models.CharField(max_length=32, unique=True, default=new_batch_id, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Transaction(models.Model):
+    """Dated data on a contact (a touchpoint). Never overwritten: each event adds one."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    directory = models.ForeignKey(Directory, on_delete=models.CASCADE, related_name="+")
+    public_id = models.CharField(
+        max_length=32, unique=True, default=new_transaction_id, editable=False
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="transactions")
+    transaction_date = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    batch = models.ForeignKey(
+        TransactionBatch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="transactions",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["contact", "-transaction_date"], name="transaction_contact_date")
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Channel(models.TextChoices):
+    ANY = "any", "Any channel"
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class FrequencyScope(models.TextChoices):
+    DIRECTORY = "directory", "Whole directory"
+    MAILING_LIST = "mailing_list", "Mailing list"
+    SURVEY = "survey", "Survey"
+
+
+class FrequencyRule(models.Model):
+    """Contact frequency: at most N messages per rolling period and/or D days between messages.
+
+    A rule scoped to a survey or a mailing list overrides the directory-wide rules for
+    messages of that survey or list (the most specific scope wins).
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    directory = models.ForeignKey(
+        Directory, on_delete=models.CASCADE, related_name="frequency_rules"
+    )
+    scope = models.CharField(
+        max_length=16, choices=FrequencyScope.choices, default=FrequencyScope.DIRECTORY
+    )
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    survey_id = models.CharField(max_length=32, blank=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.ANY)
+    max_messages = models.PositiveIntegerField(null=True, blank=True)
+    period_days = models.PositiveIntegerField(null=True, blank=True)
+    min_days_between = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        parts = []
+        if self.max_messages is not None and self.period_days is not None:
+            parts.append(f"at most {self.max_messages} in {self.period_days} days")
+        if self.min_days_between is not None:
+            parts.append(f"at least {self.min_days_between} days apart")
+        target = {
+            FrequencyScope.DIRECTORY: "directory",
+            FrequencyScope.MAILING_LIST: f"list {getattr(self.mailing_list, 'name', '')}",
+            FrequencyScope.SURVEY: f"survey {self.survey_id}",
+        }[self.scope]
+        channel = "" if self.channel == Channel.ANY else f" ({self.get_channel_display()})"
+        return f"{', '.join(parts) or 'no limit'} — {target}{channel}"
+
+
+class ContactMessageLog(models.Model):
+    """One message sent to a contact; written by the distribution code, read by frequency rules."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="message_log")
+    channel = models.CharField(max_length=8, choices=Channel.choices[1:])
+    survey_id = models.CharField(max_length=32, blank=True)
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sent_at = models.DateTimeField(default=timezone.now)
+    is_reminder = models.BooleanField(
+        default=False, help_text="reminders and thank-yous do not count against frequency rules"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["contact", "-sent_at"], name="message_log_contact_sent")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.contact_id} at {self.sent_at:%Y-%m-%d %H:%M}"
