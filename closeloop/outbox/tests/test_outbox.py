@@ -58,7 +58,7 @@ def test_outbox_page_lists_and_renders_html_sandboxed(client, org_a):
     assert detail.status_code == 200
     assert b'sandbox="allow-popups' in detail.content
     # The HTML is escaped into srcdoc, never inlined into Closeloop's own page.
-    assert b'srcdoc="&lt;base target=&#x27;_top&#x27;&gt;&lt;p&gt;Hello' in detail.content
+    assert b"srcdoc=\"<base target='_top'>&lt;p&gt;Hello" in detail.content
 
 
 @OUTBOX
