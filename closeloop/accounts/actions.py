@@ -213,11 +213,31 @@ def _send_invitation_email(invitation: Invitation, secret: str) -> None:
     message.send()
 
 
-@transaction.atomic
 def invite_member(
     organization: Organization, email: str, role: str, invited_by: User
 ) -> Invitation:
-    """Invite someone by email. The secret only travels in the emailed link."""
+    """Invite someone by email. The secret only travels in the emailed link.
+
+    The email is sent after the invitation is committed (no lock is held while a mail server
+    answers); if sending fails the invitation is withdrawn and the error explained.
+    """
+    invitation, secret = _create_invitation(organization, email, role, invited_by)
+    try:
+        _send_invitation_email(invitation, secret)
+    except Exception as error:  # any transport error: SMTP, provider API, outbox
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        raise AccountsError(
+            f"The invitation email could not be sent ({error.__class__.__name__}); "
+            "check the email settings and try again."
+        ) from error
+    return invitation
+
+
+@transaction.atomic
+def _create_invitation(
+    organization: Organization, email: str, role: str, invited_by: User
+) -> tuple[Invitation, str]:
     _check_role(role)
     actor = _require_administrator(organization, invited_by)
     _require_owner_for(actor, role)
@@ -238,8 +258,7 @@ def invite_member(
         created_at=now,
         expires_at=now + INVITATION_LIFETIME,
     )
-    transaction.on_commit(lambda: _send_invitation_email(invitation, secret))
-    return invitation
+    return invitation, secret
 
 
 def revoke_invitation(invitation: Invitation, revoked_by: User) -> Invitation:
