@@ -67,7 +67,11 @@ def test_password_change(owner_a, org_a):
 def test_password_change_wrong_old_password(owner_a, org_a):
     response = owner_a.post(
         reverse("accounts:password_change"),
-        {"old_password": "wrong", "new_password1": "x new pass 123", "new_password2": "x new pass 123"},
+        {
+            "old_password": "wrong",
+            "new_password1": "x new pass 123",
+            "new_password2": "x new pass 123",
+        },
     )
     assert response.status_code == 200
     assert b'class="errorlist' in response.content
