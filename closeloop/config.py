@@ -71,7 +71,9 @@ def _check_fernet_keys(keys: list[str]) -> list[str]:
 def _check_base_url(url: str) -> list[str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [f"CLOSELOOP_BASE_URL must be an http(s) URL such as https://closeloop.example.com, not {url!r}."]
+        return [
+            f"CLOSELOOP_BASE_URL must be an http(s) URL such as https://closeloop.example.com, not {url!r}."
+        ]
     return []
 
 
@@ -105,7 +107,9 @@ def load(env: dict[str, str] | None = None) -> Config:
         raw_keys = _read_or_create(var_dir / "encryption_keys", _new_fernet_key)
     keys = [key.strip() for key in raw_keys.split(",") if key.strip()]
     if not keys:
-        problems.append("CLOSELOOP_ENCRYPTION_KEYS is empty: give one or more comma-separated Fernet keys.")
+        problems.append(
+            "CLOSELOOP_ENCRYPTION_KEYS is empty: give one or more comma-separated Fernet keys."
+        )
     problems += _check_fernet_keys(keys)
 
     base_url = (env.get("CLOSELOOP_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")

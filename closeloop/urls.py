@@ -1,7 +1,7 @@
 from django.urls import include, path
 
-from closeloop.api.v3 import api as api_v3
 from closeloop.api.v1 import api as api_v1
+from closeloop.api.v3 import api as api_v3
 
 urlpatterns = [
     path("", include("closeloop.web.urls")),

@@ -17,14 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_URL = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "CLOSELOOP_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
 
 
 def postgres_reachable() -> str | None:
     import psycopg
 
     try:
-        with psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=3):
+        with psycopg.connect(
+            POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=3
+        ):
             return None
     except psycopg.Error as error:
         return str(error).splitlines()[0]

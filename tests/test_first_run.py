@@ -22,7 +22,14 @@ def test_first_visitor_sets_up_the_organization_and_logs_in(page, tmp_path):
         page.get_by_role("button", name=re.compile("Create", re.I)).click()
         page.wait_for_url(base_url + "/")
         assert page.get_by_role("navigation", name="Main").is_visible()
-        for section in ["Surveys", "Directory", "Workflows", "Distributions", "Extensions", "Settings"]:
+        for section in [
+            "Surveys",
+            "Directory",
+            "Workflows",
+            "Distributions",
+            "Extensions",
+            "Settings",
+        ]:
             assert page.get_by_role("link", name=section, exact=True).is_visible()
         assert "Acme Support" in page.content()
 

@@ -44,7 +44,9 @@ def store_email(
     )
 
 
-def store_sms(*, organization, to: str, body: str, sender: str = "", inbound: bool = False) -> OutboxMessage:
+def store_sms(
+    *, organization, to: str, body: str, sender: str = "", inbound: bool = False
+) -> OutboxMessage:
     return OutboxMessage.objects.create(
         organization=organization,
         channel=Channel.SMS,

@@ -19,7 +19,9 @@ class OutboxMessage(models.Model):
         "accounts.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    direction = models.CharField(
+        max_length=8, choices=Direction.choices, default=Direction.OUTBOUND
+    )
     sender = models.CharField(max_length=320)
     recipients = models.TextField(help_text="comma-separated addresses or E.164 numbers")
     subject = models.CharField(max_length=998, blank=True)

@@ -20,7 +20,9 @@ def messages_for(organization: Organization, *, channel: str = "", search: str =
         messages = messages.filter(channel=channel)
     if search:
         messages = messages.filter(
-            Q(recipients__icontains=search) | Q(subject__icontains=search) | Q(sender__icontains=search)
+            Q(recipients__icontains=search)
+            | Q(subject__icontains=search)
+            | Q(sender__icontains=search)
         )
     return messages.order_by("-created_at", "-id")
 

@@ -24,7 +24,13 @@ def message_list(request):
     search = request.GET.get("q", "").strip()[:200]
     found = queries.messages_for(organization, channel=channel, search=search)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
-    context = {"page": page, "channel": channel, "search": search, "active": "outbox", "channels": Channel}
+    context = {
+        "page": page,
+        "channel": channel,
+        "search": search,
+        "active": "outbox",
+        "channels": Channel,
+    }
     if request.htmx and request.htmx.target == "outbox-rows":
         return render(request, "outbox/list.html#rows", context)
     return render(request, "outbox/list.html", context)

@@ -18,7 +18,10 @@ def send_invitation(organization, to="pat@example.com"):
         reply_to=["help@acme.test"],
         headers={ORGANIZATION_HEADER: str(organization.pk), "List-Unsubscribe": "<https://x/u>"},
     )
-    message.attach_alternative('<p>Hello <a href="https://closeloop.test/jfe/form/SV_1">Take the survey</a></p>', "text/html")
+    message.attach_alternative(
+        '<p>Hello <a href="https://closeloop.test/jfe/form/SV_1">Take the survey</a></p>',
+        "text/html",
+    )
     message.send()
 
 
@@ -64,8 +67,13 @@ def test_outbox_page_lists_and_renders_html_sandboxed(client, org_a):
 @OUTBOX
 def test_hostile_html_cannot_escape_into_the_page(client, org_a):
     organization, user = org_a
-    message = EmailMultiAlternatives("x<script>alert(1)</script>", "t", "a@b.c", ["d@e.f"],
-                                     headers={ORGANIZATION_HEADER: str(organization.pk)})
+    message = EmailMultiAlternatives(
+        "x<script>alert(1)</script>",
+        "t",
+        "a@b.c",
+        ["d@e.f"],
+        headers={ORGANIZATION_HEADER: str(organization.pk)},
+    )
     message.attach_alternative('"><script>alert(1)</script>', "text/html")
     message.send()
     client.force_login(user)
@@ -75,7 +83,7 @@ def test_hostile_html_cannot_escape_into_the_page(client, org_a):
 
 @OUTBOX
 def test_organizations_never_see_each_others_messages(client, org_a, org_b):
-    organization_a, user_a = org_a
+    organization_a, _ = org_a
     organization_b, user_b = org_b
     send_invitation(organization_a, "only-a@example.com")
     send_invitation(organization_b, "only-b@example.com")

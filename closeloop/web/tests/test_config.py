@@ -18,7 +18,9 @@ def test_rotated_keys_are_all_kept(tmp_path):
     from cryptography.fernet import Fernet
 
     new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    loaded = config.load({"CLOSELOOP_VAR_DIR": str(tmp_path), "CLOSELOOP_ENCRYPTION_KEYS": f"{new}, {old}"})
+    loaded = config.load(
+        {"CLOSELOOP_VAR_DIR": str(tmp_path), "CLOSELOOP_ENCRYPTION_KEYS": f"{new}, {old}"}
+    )
     assert loaded.encryption_keys == [new, old]
     assert loaded.problems == []
 
@@ -43,7 +45,11 @@ def test_misconfiguration_is_explained(tmp_path):
 def test_cli_reports_misconfiguration_without_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "closeloop", "check"],
-        env={"CLOSELOOP_VAR_DIR": str(tmp_path), "CLOSELOOP_ENCRYPTION_KEYS": "nope", "PATH": "/usr/bin:/bin"},
+        env={
+            "CLOSELOOP_VAR_DIR": str(tmp_path),
+            "CLOSELOOP_ENCRYPTION_KEYS": "nope",
+            "PATH": "/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -62,7 +62,9 @@ class Command(BaseCommand):
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
-                    self.stderr.write(f"The {name} process stopped (exit code {child.returncode}); stopping Closeloop.")
+                    self.stderr.write(
+                        f"The {name} process stopped (exit code {child.returncode}); stopping Closeloop."
+                    )
                     exit_code = child.returncode or 1
                     stopping = True
             time.sleep(0.5)
