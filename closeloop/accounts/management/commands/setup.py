@@ -8,9 +8,13 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from closeloop.accounts import actions
+from closeloop.accounts import actions, queries
 
 PASSWORD_VARIABLE = "CLOSELOOP_PASSWORD"
+ALREADY_SET_UP = (
+    "Closeloop is already set up: an organization exists. "
+    "Invite more people from Settings → Members."
+)
 
 
 def ask_password() -> str:
@@ -35,6 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("--last-name", default="")
 
     def handle(self, *args, **options):
+        if not queries.needs_setup():
+            raise CommandError(ALREADY_SET_UP)
         password = os.environ.get(PASSWORD_VARIABLE) or ask_password()
         try:
             organization, user = actions.setup_first_organization(
@@ -45,10 +51,7 @@ class Command(BaseCommand):
                 options["last_name"],
             )
         except actions.SetupAlreadyDone:
-            raise CommandError(
-                "Closeloop is already set up: an organization exists. "
-                "Invite more people from Settings → Members."
-            ) from None
+            raise CommandError(ALREADY_SET_UP) from None
         except actions.AccountsError as error:
             raise CommandError(str(error)) from None
         except ValidationError as error:
