@@ -1,5 +1,6 @@
 """Django settings, all taken from the environment through closeloop.config."""
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,6 +81,10 @@ TEMPLATES = [
 ]
 
 
+# Test databases are per test run so that several runs on one machine never collide.
+_TEST_RUN = os.environ.get("CLOSELOOP_TEST_RUN") or str(os.getpid())
+
+
 def _database(url: str) -> dict:
     database = dj_database_url.parse(url, conn_max_age=0)
     if database["ENGINE"] == "django.db.backends.sqlite3":
@@ -93,10 +98,12 @@ def _database(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
         }
-        database["TEST"] = {"NAME": str(VAR_DIR / "test-closeloop.sqlite3")}
+        # A file, not :memory:, so that worker subprocesses in tests can share it.
+        database["TEST"] = {"NAME": str(VAR_DIR / f"test-closeloop-{_TEST_RUN}.sqlite3")}
     else:
         database["CONN_MAX_AGE"] = 60
         database["CONN_HEALTH_CHECKS"] = True
+        database["TEST"] = {"NAME": f"test_{database['NAME']}_{_TEST_RUN}"}
     return database
 
 

@@ -42,6 +42,7 @@ class Command(BaseCommand):
             "20",
             "--forwarded-allow-ips",
             os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            "--no-control-socket",  # several web processes may share a machine
             "--error-logfile",
             "-",
         ]
