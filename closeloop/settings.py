@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "closeloop.accounts",
     "closeloop.jobs",
     "closeloop.directory",
+    "closeloop.surveys",
     "closeloop.outbox",
     "closeloop.api",
 ]

@@ -9,6 +9,8 @@ urlpatterns = [
     path("outbox/", include("closeloop.outbox.urls")),
     path("jobs/", include("closeloop.jobs.urls")),
     path("directory/", include("closeloop.directory.urls")),
+    path("surveys/", include("closeloop.surveys.urls")),
+    path("jfe/", include("closeloop.surveys.respondent_urls")),
     path("API/v3/", api_v3.urls),
     path("api/v1/", api_v1.urls),
 ]
