@@ -1,0 +1,508 @@
+"""Every write to the XM Directory goes through a function here.
+
+Bad input raises InvalidValue (a ValueError) with a sentence a person can act on, before
+anything is written. Callers (views, API handlers, workflow tasks, CSV import) translate it
+into their protocol's error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower, Trim
+from django.urls import reverse
+from django.utils import timezone
+
+from closeloop.directory import dedup, locks
+from closeloop.directory.dedup import InvalidValue
+from closeloop.directory.models import (
+    MAX_FREQUENCY_RULES,
+    Channel,
+    Contact,
+    ContactMessageLog,
+    Directory,
+    FrequencyRule,
+    FrequencyScope,
+    MailingList,
+    MailingListMembership,
+    Transaction,
+    TransactionBatch,
+)
+from closeloop.directory.values import (
+    clean_bool,
+    clean_embedded_data,
+    clean_text_fields,
+    clean_transaction_data,
+    parse_transaction_date,
+)
+
+log = logging.getLogger("closeloop.directory")
+
+__all__ = ["InvalidValue"]
+
+# Qualtrics field name -> Contact attribute holding the value as given.
+FIELD_ATTRIBUTES = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "extRef": "ext_ref",
+    "language": "language",
+}
+# Qualtrics field name -> Contact column holding the match form.
+MATCH_COLUMNS = {
+    "firstName": "first_name_normalized",
+    "lastName": "last_name_normalized",
+    "email": "email_normalized",
+    "phone": "phone_e164",
+    "extRef": "ext_ref_normalized",
+}
+OPT_OUT_SALT = "closeloop.directory.opt-out"
+
+
+# Directories ---------------------------------------------------------------------------------
+
+
+def create_directory(
+    organization, name: str, *, is_default: bool = False, default_phone_region: str = "US"
+) -> Directory:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidValue("A directory needs a name.")
+    return Directory.objects.create(
+        organization=organization,
+        name=name[:200],
+        is_default=is_default,
+        default_phone_region=_region(default_phone_region),
+    )
+
+
+def default_directory(organization) -> Directory:
+    """The organization's default directory, created on first use."""
+    with transaction.atomic():
+        directory = Directory.objects.filter(organization=organization, is_default=True).first()
+        if directory is None:
+            directory = create_directory(organization, "Main directory", is_default=True)
+    return directory
+
+
+def update_directory_settings(
+    directory: Directory,
+    *,
+    name: str | None = None,
+    dedup_rules: list | None = None,
+    default_phone_region: str | None = None,
+) -> Directory:
+    """Rename, change dedup rules or the phone region. Existing contacts are not re-matched."""
+    if name is not None:
+        if not name.strip():
+            raise InvalidValue("A directory needs a name.")
+        directory.name = name.strip()[:200]
+    if dedup_rules is not None:
+        problems = dedup.validate_rules(dedup_rules)
+        if problems:
+            raise InvalidValue(" ".join(problems))
+        directory.dedup_rules = [[field.strip() for field in rule] for rule in dedup_rules]
+    if default_phone_region is not None:
+        directory.default_phone_region = _region(default_phone_region)
+    directory.save()
+    return directory
+
+
+def _region(region: str) -> str:
+    import phonenumbers
+
+    region = (region or "").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidValue(f"{region!r} is not a phone region (use a code such as US or GB).")
+    return region
+
+
+# Contacts ------------------------------------------------------------------------------------
+
+
+def _check_list(directory: Directory, mailing_list: MailingList | None) -> None:
+    if mailing_list is not None and mailing_list.directory_id != directory.pk:
+        raise InvalidValue("The mailing list belongs to another directory.")
+
+
+def _set_field(contact: Contact, name: str, value: str, region: str) -> None:
+    setattr(contact, FIELD_ATTRIBUTES[name], value)
+    if name in MATCH_COLUMNS:
+        setattr(contact, MATCH_COLUMNS[name], dedup.normalize_field(name, value, region))
+
+
+def contact_values(contact: Contact) -> dict[str, str]:
+    """The contact's standard fields under their Qualtrics names."""
+    return {name: getattr(contact, attribute) for name, attribute in FIELD_ATTRIBUTES.items()}
+
+
+def _lookup_filter(lookup: dedup.Lookup) -> tuple[dict, Q]:
+    aliases, conditions = {}, Q()
+    for number, (field, value) in enumerate(lookup.conditions):
+        if field in MATCH_COLUMNS:
+            conditions &= Q(**{MATCH_COLUMNS[field]: value})
+        else:
+            alias = f"embedded_match_{number}"
+            aliases[alias] = Lower(Trim(KeyTextTransform(field, "embedded_data")))
+            conditions &= Q(**{alias: value})
+    return aliases, conditions
+
+
+def find_duplicate(directory: Directory, lookup: dedup.Lookup, *, for_update: bool = False):
+    """The oldest contact of the directory matching one dedup lookup, or None."""
+    aliases, conditions = _lookup_filter(lookup)
+    queryset = locks.contacts_for_update(directory) if for_update else directory.contacts.all()
+    return queryset.alias(**aliases).filter(conditions).order_by("id").first()
+
+
+def upsert_contact(
+    directory: Directory,
+    fields: Mapping,
+    embedded_data: Mapping | None = None,
+    *,
+    mailing_list: MailingList | None = None,
+    actor=None,
+) -> tuple[Contact, bool]:
+    """Create a contact or update the one the directory's dedup rules match.
+
+    Non-empty incoming values win; embedded data is merged key by key. `unsubscribed: true`
+    opts the contact out; `false` never undoes an opt-out here (integrations send false by
+    default) — use update_contact for that. Returns (contact, created).
+    """
+    values = clean_text_fields(fields)
+    unsubscribe = clean_bool(fields.get("unsubscribed"), "unsubscribed")
+    embedded = clean_embedded_data(embedded_data)
+    _check_list(directory, mailing_list)
+    region = directory.default_phone_region
+    found = dedup.lookups(directory.dedup_rules, values, embedded, region)
+    now = timezone.now()
+    with transaction.atomic():
+        locks.lock_dedup_keys(directory, [lookup.key for lookup in found])
+        contact = None
+        for lookup in found:
+            contact = find_duplicate(directory, lookup, for_update=True)
+            if contact is not None:
+                break
+        created = contact is None
+        if created:
+            contact = Contact(organization_id=directory.organization_id, directory=directory)
+            contact.created_at = now
+            for name, value in values.items():
+                _set_field(contact, name, value, region)
+            contact.embedded_data = {k: v for k, v in embedded.items() if v.strip()}
+            changed = True
+        else:
+            changes = dedup.merge_fields(contact_values(contact), values)
+            for name, value in changes.items():
+                _set_field(contact, name, value, region)
+            merged = dedup.merge_embedded(contact.embedded_data, embedded)
+            changed = bool(changes) or merged != contact.embedded_data
+            contact.embedded_data = merged
+        if unsubscribe and not contact.unsubscribed:
+            contact.unsubscribed, contact.unsubscribed_at = True, now
+            changed = True
+        if changed:
+            contact.modified_at = now
+            contact.save()
+        if mailing_list is not None:
+            add_to_mailing_list(mailing_list, contact)
+    log.info(
+        "contact %s %s in %s by %s",
+        contact.public_id,
+        "created" if created else "matched",
+        directory.public_id,
+        getattr(actor, "public_id", actor),
+    )
+    return contact, created
+
+
+def create_contact(directory: Directory, fields: Mapping, embedded_data=None, **kwargs):
+    """Qualtrics' "create contact" is an upsert under the directory's dedup rules."""
+    return upsert_contact(directory, fields, embedded_data, **kwargs)
+
+
+def update_contact(
+    contact: Contact, fields: Mapping, embedded_data: Mapping | None = None, *, actor=None
+) -> Contact:
+    """Set the fields given (an empty value clears it), merge embedded data key by key.
+
+    `unsubscribed` given as true or false is applied: this is the explicit way to resubscribe.
+    Fields not given are left alone.
+    """
+    values = clean_text_fields(fields)
+    unsubscribe = clean_bool(fields.get("unsubscribed"), "unsubscribed")
+    embedded = clean_embedded_data(embedded_data)
+    region = contact.directory.default_phone_region
+    with transaction.atomic():
+        contact = locks.contact_for_update(contact)
+        for name, value in values.items():
+            _set_field(contact, name, value, region)
+        contact.embedded_data = {**contact.embedded_data, **embedded}
+        if unsubscribe is not None and unsubscribe != contact.unsubscribed:
+            contact.unsubscribed = unsubscribe
+            contact.unsubscribed_at = timezone.now() if unsubscribe else None
+        contact.modified_at = timezone.now()
+        contact.save()
+    return contact
+
+
+def remove_embedded_data(contact: Contact, names: list[str]) -> Contact:
+    with transaction.atomic():
+        contact = locks.contact_for_update(contact)
+        for name in names:
+            contact.embedded_data.pop(name, None)
+        contact.modified_at = timezone.now()
+        contact.save(update_fields=["embedded_data", "modified_at"])
+    return contact
+
+
+def delete_contact(contact: Contact, *, actor=None) -> None:
+    """Delete the contact, its list memberships and transactions."""
+    with transaction.atomic():
+        list_ids = list(contact.memberships.values_list("mailing_list_id", flat=True))
+        MailingList.objects.filter(pk__in=list_ids, contact_count__gt=0).update(
+            contact_count=F("contact_count") - 1
+        )
+        contact.delete()
+    log.info("contact deleted by %s", getattr(actor, "public_id", actor))
+
+
+def unsubscribe_contact(contact: Contact, *, mailing_list: MailingList | None = None) -> Contact:
+    """Opt the contact out of the whole directory, or of one list only."""
+    now = timezone.now()
+    with transaction.atomic():
+        if mailing_list is None:
+            contact = locks.contact_for_update(contact)
+            if not contact.unsubscribed:
+                contact.unsubscribed, contact.unsubscribed_at = True, now
+                contact.modified_at = now
+                contact.save(update_fields=["unsubscribed", "unsubscribed_at", "modified_at"])
+        else:
+            _check_list(contact.directory, mailing_list)
+            MailingListMembership.objects.filter(
+                mailing_list=mailing_list, contact=contact, unsubscribed=False
+            ).update(unsubscribed=True, unsubscribed_at=now)
+    return contact
+
+
+# Opt-out links -------------------------------------------------------------------------------
+
+
+def opt_out_token(contact: Contact, mailing_list: MailingList | None = None) -> str:
+    payload = {"c": contact.public_id}
+    if mailing_list is not None:
+        payload["l"] = mailing_list.public_id
+    return signing.dumps(payload, salt=OPT_OUT_SALT, compress=True)
+
+
+def opt_out_url(contact: Contact, mailing_list: MailingList | None = None) -> str:
+    path = reverse("directory:opt-out", args=[opt_out_token(contact, mailing_list)])
+    return settings.CLOSELOOP_BASE_URL.rstrip("/") + path
+
+
+def read_opt_out_token(token: str) -> tuple[Contact, MailingList | None] | None:
+    """The contact (and list) a signed opt-out token names; None if forged or gone."""
+    try:
+        payload = signing.loads(token, salt=OPT_OUT_SALT)
+    except signing.BadSignature:
+        return None
+    contact = Contact.objects.select_related("directory").filter(public_id=payload.get("c")).first()
+    if contact is None:
+        return None
+    mailing_list = None
+    if payload.get("l"):
+        mailing_list = MailingList.objects.filter(
+            public_id=payload["l"], directory_id=contact.directory_id
+        ).first()
+        if mailing_list is None:
+            return None
+    return contact, mailing_list
+
+
+# Mailing lists -------------------------------------------------------------------------------
+
+
+def create_mailing_list(directory: Directory, name: str, *, owner=None) -> MailingList:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidValue("A mailing list needs a name.")
+    if len(name) > 200:
+        raise InvalidValue("A mailing list name is at most 200 characters.")
+    return MailingList.objects.create(
+        organization_id=directory.organization_id, directory=directory, name=name, owner=owner
+    )
+
+
+def update_mailing_list(mailing_list: MailingList, *, name: str) -> MailingList:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidValue("A mailing list name is 1 to 200 characters.")
+    mailing_list.name = name
+    mailing_list.modified_at = timezone.now()
+    mailing_list.save(update_fields=["name", "modified_at"])
+    return mailing_list
+
+
+def delete_mailing_list(mailing_list: MailingList) -> None:
+    """Delete the list; its contacts stay in the directory."""
+    mailing_list.delete()
+
+
+def add_to_mailing_list(
+    mailing_list: MailingList, contact: Contact
+) -> tuple[MailingListMembership, bool]:
+    _check_list(contact.directory, mailing_list)
+    with transaction.atomic():
+        membership, created = MailingListMembership.objects.get_or_create(
+            mailing_list=mailing_list, contact=contact
+        )
+        if created:
+            MailingList.objects.filter(pk=mailing_list.pk).update(
+                contact_count=F("contact_count") + 1, modified_at=timezone.now()
+            )
+    return membership, created
+
+
+def remove_from_mailing_list(mailing_list: MailingList, contact: Contact) -> bool:
+    with transaction.atomic():
+        deleted, _ = MailingListMembership.objects.filter(
+            mailing_list=mailing_list, contact=contact
+        ).delete()
+        if deleted:
+            MailingList.objects.filter(pk=mailing_list.pk, contact_count__gt=0).update(
+                contact_count=F("contact_count") - 1, modified_at=timezone.now()
+            )
+    return bool(deleted)
+
+
+# Transactions --------------------------------------------------------------------------------
+
+
+def add_transaction(
+    contact: Contact,
+    date: str | datetime,
+    data: Mapping | None,
+    mailing_list: MailingList | None = None,
+    batch: TransactionBatch | None = None,
+) -> Transaction:
+    """Record dated data on a contact. Each call adds one; none is ever overwritten."""
+    transaction_date = parse_transaction_date(date)
+    cleaned = clean_transaction_data(data)
+    _check_list(contact.directory, mailing_list)
+    if batch is not None and batch.directory_id != contact.directory_id:
+        raise InvalidValue("The transaction batch belongs to another directory.")
+    return Transaction.objects.create(
+        organization_id=contact.organization_id,
+        directory_id=contact.directory_id,
+        contact=contact,
+        transaction_date=transaction_date,
+        data=cleaned,
+        mailing_list=mailing_list,
+        batch=batch,
+    )
+
+
+def create_transaction_batch(directory: Directory) -> TransactionBatch:
+    return TransactionBatch.objects.create(
+        organization_id=directory.organization_id, directory=directory
+    )
+
+
+def add_to_batch(batch: TransactionBatch, transactions: list[Transaction]) -> int:
+    for item in transactions:
+        if item.directory_id != batch.directory_id:
+            raise InvalidValue(f"Transaction {item.public_id} belongs to another directory.")
+    return Transaction.objects.filter(pk__in=[item.pk for item in transactions]).update(batch=batch)
+
+
+# Frequency rules -----------------------------------------------------------------------------
+
+
+def create_frequency_rule(
+    directory: Directory,
+    *,
+    channel: str = Channel.ANY,
+    max_messages: int | None = None,
+    period_days: int | None = None,
+    min_days_between: int | None = None,
+    mailing_list: MailingList | None = None,
+    survey_id: str = "",
+) -> FrequencyRule:
+    """A contact-frequency rule: at most N messages in D days and/or at least D days apart.
+
+    With a survey id or a mailing list it overrides the directory's rules for that scope.
+    """
+    if channel not in Channel.values:
+        raise InvalidValue(f"Channel must be one of {', '.join(Channel.values)}.")
+    if (max_messages is None) != (period_days is None):
+        raise InvalidValue("Give both a number of messages and a period in days, or neither.")
+    if max_messages is None and min_days_between is None:
+        raise InvalidValue("A rule needs a limit: messages per period, days between, or both.")
+    for what, number in (
+        ("The number of messages", max_messages),
+        ("The period", period_days),
+        ("The days between messages", min_days_between),
+    ):
+        if number is not None and not (1 <= number <= 3650):
+            raise InvalidValue(f"{what} must be between 1 and 3650.")
+    survey_id = (survey_id or "").strip()
+    if mailing_list is not None and survey_id:
+        raise InvalidValue("A rule overrides either a survey or a mailing list, not both.")
+    _check_list(directory, mailing_list)
+    scope = (
+        FrequencyScope.SURVEY
+        if survey_id
+        else FrequencyScope.MAILING_LIST
+        if mailing_list is not None
+        else FrequencyScope.DIRECTORY
+    )
+    with transaction.atomic():
+        locks.directory_for_update(directory)
+        if directory.frequency_rules.count() >= MAX_FREQUENCY_RULES:
+            raise InvalidValue(f"A directory has at most {MAX_FREQUENCY_RULES} frequency rules.")
+        return FrequencyRule.objects.create(
+            organization_id=directory.organization_id,
+            directory=directory,
+            scope=scope,
+            mailing_list=mailing_list,
+            survey_id=survey_id,
+            channel=channel,
+            max_messages=max_messages,
+            period_days=period_days,
+            min_days_between=min_days_between,
+        )
+
+
+def delete_frequency_rule(rule: FrequencyRule) -> None:
+    rule.delete()
+
+
+def log_message(
+    contact: Contact,
+    channel: str,
+    *,
+    survey_id: str = "",
+    mailing_list: MailingList | None = None,
+    sent_at: datetime | None = None,
+    is_reminder: bool = False,
+) -> ContactMessageLog:
+    """Record a message sent to a contact (the distribution code calls this)."""
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        raise InvalidValue("A message is sent by email or sms.")
+    return ContactMessageLog.objects.create(
+        organization_id=contact.organization_id,
+        contact=contact,
+        channel=channel,
+        survey_id=survey_id,
+        mailing_list=mailing_list,
+        sent_at=sent_at or timezone.now(),
+        is_reminder=is_reminder,
+    )
