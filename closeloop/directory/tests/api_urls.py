@@ -1,0 +1,24 @@
+"""URLs for the API tests: the real ones, plus the directory router on /API/v3 until the v3
+API mounts it itself (closeloop/api/v3.py: api.add_router("/directories", router))."""
+
+from django.urls import path
+
+from closeloop.api.auth import TOKEN_AUTH
+from closeloop.api.qualtrics import QualtricsAPI
+from closeloop.api.v3 import api as v3_api
+from closeloop.directory.api import router
+from closeloop.urls import urlpatterns as project_urlpatterns
+
+MOUNTED = any(mounted is router for _prefix, mounted in v3_api._routers)
+
+if MOUNTED:
+    urlpatterns = list(project_urlpatterns)
+else:
+    test_api = QualtricsAPI(
+        title="directory tests",
+        version="3-test",
+        urls_namespace="api-v3-directory-tests",
+        auth=TOKEN_AUTH,
+    )
+    test_api.add_router("/directories", router)
+    urlpatterns = [path("API/v3/", test_api.urls), *project_urlpatterns]
