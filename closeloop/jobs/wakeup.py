@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import closing
 
 from django.db import connection
 
@@ -22,8 +23,8 @@ class Sleeper:
         self.longest = longest
         self.pause = shortest
 
-    def wait(self) -> None:
-        self.stop.wait(self.pause)
+    def wait(self, at_most: float) -> None:
+        self.stop.wait(min(self.pause, at_most))
         self.pause = min(self.longest, self.pause * 1.5)
 
     def work_done(self) -> None:
@@ -45,8 +46,8 @@ class PostgresListener:
         self.poll_seconds = poll_seconds
         self._connection = None
 
-    def wait(self) -> None:
-        deadline = time.monotonic() + self.poll_seconds
+    def wait(self, at_most: float) -> None:
+        deadline = time.monotonic() + min(self.poll_seconds, at_most)
         while not self.stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -68,20 +69,16 @@ class PostgresListener:
 
         try:
             listener = self._listening_connection()
-            for _ in listener.notifies(timeout=timeout, stop_after=1):
-                self._drain(listener)
+            if _received(listener, timeout):
+                # Many enqueues while the worker was busy need one wake-up, not one each.
+                while _received(listener, 0):
+                    pass
                 return True
         except psycopg.Error as error:
             log.warning("LISTEN connection failed (%s); polling instead", error)
             self.close()
             self.stop.wait(timeout)
         return False
-
-    @staticmethod
-    def _drain(listener) -> None:
-        """Many enqueues while the worker was busy need one wake-up, not one each."""
-        for _ in listener.notifies(timeout=0):
-            pass
 
     def _listening_connection(self):
         if self._connection is None:
@@ -90,6 +87,12 @@ class PostgresListener:
             self._connection = psycopg.connect(**_connect_arguments(), autocommit=True)
             self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return self._connection
+
+
+def _received(listener, timeout: float) -> bool:
+    # The generator holds the connection's lock until closed, so close it before reusing it.
+    with closing(listener.notifies(timeout=timeout, stop_after=1)) as notifications:
+        return next(notifications, None) is not None
 
 
 def _connect_arguments() -> dict:

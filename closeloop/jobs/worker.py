@@ -9,6 +9,7 @@ transaction rolls back, the lease expires and another worker runs the job again.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
@@ -84,9 +85,12 @@ class Worker:
                     idle_since = time.monotonic()
                     waiter.work_done()
                     continue
-                if once or (idle_exit is not None and time.monotonic() - idle_since >= idle_exit):
+                idle_left = (
+                    math.inf if idle_exit is None else idle_exit - (time.monotonic() - idle_since)
+                )
+                if once or idle_left <= 0:
                     break
-                waiter.wait()
+                waiter.wait(at_most=idle_left)
         finally:
             waiter.close()
             heartbeat.stop()
