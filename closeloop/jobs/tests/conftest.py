@@ -1,0 +1,99 @@
+"""Helpers for the job tests: worker subprocesses pointed at the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+REPO_ROOT = Path(settings.BASE_DIR).parent
+
+
+def test_database_url() -> str:
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(database['NAME']).resolve()}"
+    credentials = quote(database["USER"] or "")
+    if database.get("PASSWORD"):
+        credentials += ":" + quote(database["PASSWORD"])
+    host = database.get("HOST") or "127.0.0.1"
+    port = database.get("PORT") or 5432
+    return f"postgres://{credentials}@{host}:{port}/{database['NAME']}"
+
+
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class WorkerProcess:
+    def __init__(self, args: list[str], log_dir: Path, number: int):
+        self.stdout_path = log_dir / f"worker-{number}.out"
+        self.stderr_path = log_dir / f"worker-{number}.err"
+        env = os.environ | {
+            "DATABASE_URL": test_database_url(),
+            "CLOSELOOP_TEST_HANDLERS": "1",
+            "CLOSELOOP_VAR_DIR": str(settings.VAR_DIR),
+        }
+        with self.stdout_path.open("w") as stdout, self.stderr_path.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "closeloop", "worker", *args],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+            )
+
+    def output(self) -> str:
+        return self.stdout_path.read_text() + self.stderr_path.read_text()
+
+    def wait_until_started(self, timeout: float = 20.0) -> None:
+        wait_for(
+            lambda: "started on" in self.stdout_path.read_text() or self.process.poll() is not None,
+            timeout,
+            what="the worker to start",
+        )
+        assert self.process.poll() is None, self.output()
+
+    def wait(self, timeout: float = 30.0) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"worker still running after {timeout} s:\n{self.output()}"
+            ) from None
+
+    def send(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def worker_process(transactional_db, tmp_path):
+    """Start `closeloop worker ARGS...` on the test database; every one is killed at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        worker = WorkerProcess(list(args), tmp_path, len(started) + 1)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

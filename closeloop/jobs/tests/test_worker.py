@@ -1,0 +1,192 @@
+"""The worker in-process: outcomes, retries, the horizon, and effects committing with the job."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from closeloop.jobs import actions
+from closeloop.jobs.models import Job, JobStatus
+from closeloop.jobs.testing_handlers import effects_of
+from closeloop.jobs.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(job: Job) -> Job:
+    Worker().run_once()
+    job.refresh_from_db()
+    return job
+
+
+def seconds_until(moment) -> float:
+    return (moment - timezone.now()).total_seconds()
+
+
+def test_a_successful_job_commits_its_effect_with_its_completion():
+    job = run(actions.enqueue("test.effect"))
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 1
+    assert job.finished_at is not None
+    assert job.lease_expires_at is None
+    assert job.last_error == ""
+    assert effects_of(job.pk).count() == 1
+
+
+def test_a_transient_error_rolls_back_the_effect_and_backs_off():
+    job = run(actions.enqueue("test.transient"))
+
+    assert job.status == JobStatus.QUEUED
+    assert job.attempts == 1
+    assert 4 < seconds_until(job.run_after) <= 10  # 5 s * 2**1 * jitter 0.5..1.0
+    assert job.last_error.startswith("ConnectionError: the remote end is down")
+    assert "Traceback" in job.last_error
+    assert effects_of(job.pk).count() == 0
+
+
+def test_the_backoff_grows_with_each_attempt():
+    job = run(actions.enqueue("test.transient"))
+    Job.objects.filter(pk=job.pk).update(run_after=timezone.now())
+    job = run(job)
+
+    assert job.attempts == 2
+    assert 9 < seconds_until(job.run_after) <= 20  # 5 s * 2**2 * jitter
+
+
+def test_a_job_failing_past_the_retry_horizon_is_dead():
+    job = actions.enqueue("test.transient")
+    horizon = settings.CLOSELOOP_JOB_RETRY_HORIZON_SECONDS
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=horizon - 3))
+    job = run(job)
+
+    assert job.status == JobStatus.DEAD
+    assert job.finished_at is not None
+    assert "ConnectionError" in job.last_error
+    assert Worker().run_once() == 0
+
+
+def test_a_permanent_error_fails_at_once():
+    job = run(actions.enqueue("test.permanent"))
+
+    assert job.status == JobStatus.FAILED
+    assert job.attempts == 1
+    assert job.last_error.startswith("PermanentError: the record was deleted")
+    assert effects_of(job.pk).count() == 0
+    assert Worker().run_once() == 0
+
+
+def test_retry_later_runs_again_after_the_requested_delay():
+    job = run(actions.enqueue("test.retry_later", {"delay": 30}))
+
+    assert job.status == JobStatus.QUEUED
+    assert 28 < seconds_until(job.run_after) <= 30
+    assert "not ready yet" in job.last_error
+
+
+def test_one_failing_job_does_not_undo_the_others_in_its_batch():
+    before = actions.enqueue("test.effect")
+    failing = actions.enqueue("test.transient")
+    after = actions.enqueue("test.effect")
+    Worker().run_once()
+
+    statuses = dict(
+        Job.objects.filter(pk__in=[before.pk, failing.pk, after.pk]).values_list("pk", "status")
+    )
+    assert statuses == {
+        before.pk: JobStatus.SUCCEEDED,
+        failing.pk: JobStatus.QUEUED,
+        after.pk: JobStatus.SUCCEEDED,
+    }
+    assert effects_of(before.pk).count() == effects_of(after.pk).count() == 1
+
+
+def test_a_handler_outside_a_transaction_keeps_its_effects_even_when_it_fails():
+    ok = run(actions.enqueue("test.outside_transaction"))
+    failing = run(actions.enqueue("test.outside_transaction", {"fail": True}))
+
+    assert ok.status == JobStatus.SUCCEEDED
+    assert failing.status == JobStatus.QUEUED
+    assert effects_of(ok.pk).count() == effects_of(failing.pk).count() == 1
+
+
+def test_an_unknown_kind_is_retried_in_case_a_newer_worker_knows_it():
+    job = run(actions.enqueue("nobody.handles.this"))
+
+    assert job.status == JobStatus.QUEUED
+    assert "No handler for job kind 'nobody.handles.this'" in job.last_error
+
+
+def test_jobs_are_not_run_before_their_time():
+    actions.enqueue("test.effect", run_after=timezone.now() + timedelta(minutes=5))
+
+    assert Worker().run_once() == 0
+
+
+def test_a_job_whose_lease_expired_is_claimed_again():
+    job = actions.enqueue("test.effect")
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        locked_by="gone:1:dead",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    job = run(job)
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 2
+    assert job.locked_by != "gone:1:dead"
+
+
+def test_a_job_whose_worker_keeps_dying_is_dead_after_the_horizon():
+    job = actions.enqueue("test.effect")
+    horizon = settings.CLOSELOOP_JOB_RETRY_HORIZON_SECONDS
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=7,
+        created_at=timezone.now() - timedelta(seconds=horizon + 1),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    job = run(job)
+
+    assert job.status == JobStatus.DEAD
+    assert effects_of(job.pk).count() == 0
+
+
+def test_a_worker_does_not_finish_a_job_another_worker_took_over():
+    job = actions.enqueue("test.effect")
+    worker = Worker()
+    [claimed] = worker._claim()
+    Job.objects.filter(pk=job.pk).update(locked_by="other:2:alive")
+    worker._run_batch([claimed])
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.locked_by == "other:2:alive"
+    assert effects_of(job.pk).count() == 0
+
+
+def test_retry_now_requeues_failed_and_dead_jobs_only():
+    failed = run(actions.enqueue("test.permanent"))
+    succeeded = run(actions.enqueue("test.effect"))
+
+    assert actions.retry_job(failed)
+    assert not actions.retry_job(succeeded)
+    failed.refresh_from_db()
+    assert failed.status == JobStatus.QUEUED
+    assert failed.finished_at is None
+    assert seconds_until(failed.run_after) <= 0
+
+
+def test_the_heartbeat_extends_the_lease_of_running_jobs():
+    from closeloop.jobs.worker import Heartbeat
+
+    worker = Worker()
+    job = actions.enqueue("test.effect_then_sleep", {"marker_dir": "/nonexistent", "sleep": 0})
+    worker._claim()
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    Heartbeat(worker).beat()
+
+    job.refresh_from_db()
+    assert 1 < seconds_until(job.lease_expires_at) <= 2  # the handler's own 2 s lease
