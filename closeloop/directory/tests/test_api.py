@@ -9,7 +9,7 @@ from closeloop.directory import actions
 from closeloop.directory.models import Contact, MailingList, Transaction
 from closeloop.directory.tests.factories import make_directory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("closeloop.directory.tests.api_urls")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("closeloop.directory.tests.urls")]
 
 
 class Api:

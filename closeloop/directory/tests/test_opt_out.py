@@ -6,7 +6,7 @@ from django.test import Client
 from closeloop.directory import actions, queries
 from closeloop.directory.tests.factories import make_directory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("closeloop.directory.tests.urls")]
 
 
 @pytest.fixture

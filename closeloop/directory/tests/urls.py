@@ -1,7 +1,13 @@
-"""URLs for the API tests: the real ones, plus the directory router on /API/v3 until the v3
-API mounts it itself (closeloop/api/v3.py: api.add_router("/directories", router))."""
+"""URLs for the directory tests: the project's, with the directory's own routes in front until
+the project routes to them itself. Two lines outside this app are pending:
 
-from django.urls import path
+- closeloop/api/v3.py: `api.add_router("/directories", router)` (router from
+  closeloop.directory.api);
+- closeloop/web/urls.py: drop the `directory/` placeholder section, so that /directory/ reaches
+  closeloop.directory.urls (and point the "Directory" navigation entry at directory:contacts).
+"""
+
+from django.urls import include, path
 
 from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.qualtrics import QualtricsAPI
@@ -11,9 +17,8 @@ from closeloop.urls import urlpatterns as project_urlpatterns
 
 MOUNTED = any(mounted is router for _prefix, mounted in v3_api._routers)
 
-if MOUNTED:
-    urlpatterns = list(project_urlpatterns)
-else:
+urlpatterns = [path("directory/", include("closeloop.directory.urls"))]
+if not MOUNTED:
     test_api = QualtricsAPI(
         title="directory tests",
         version="3-test",
@@ -21,4 +26,5 @@ else:
         auth=TOKEN_AUTH,
     )
     test_api.add_router("/directories", router)
-    urlpatterns = [path("API/v3/", test_api.urls), *project_urlpatterns]
+    urlpatterns.append(path("API/v3/", test_api.urls))
+urlpatterns += project_urlpatterns
