@@ -1,6 +1,6 @@
 """Handlers for the job tests' worker processes; loaded only when CLOSELOOP_TEST_HANDLERS=1.
 
-An "effect" is a row in the ledger itself (kind test.effect, already succeeded, so no worker
+An "effect" is a row in the ledger itself (kind test.effect_record, already succeeded, so no worker
 picks it up): it commits only if the job's transaction does.
 """
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from closeloop.jobs.models import Job, JobStatus
 from closeloop.jobs.registry import PermanentError, RetryLater, job_handler
 
-EFFECT_KIND = "test.effect"
+EFFECT_KIND = "test.effect_record"
 
 
 def effects_of(job_id: int):
