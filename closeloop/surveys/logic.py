@@ -314,3 +314,80 @@ def nps_group(score: Any) -> str | None:
     if score >= 7:
         return "passive"
     return "detractor"
+
+
+# Moving through pages ---------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """The outcome of submitting one page."""
+
+    answers: dict
+    page: int  # the page to show next (unchanged when there are errors or the page was stale)
+    errors: dict[str, str]
+    values: dict  # what was submitted, to show again next to the errors
+    finished: bool = False
+    saved: bool = False  # answers or page changed
+
+
+def advance(
+    definition: dict,
+    answers: Mapping[str, Any],
+    embedded: Mapping[str, Any],
+    current: int,
+    submitted: int,
+    get_list: GetList,
+    *,
+    back: bool = False,
+) -> Step:
+    """Read one submitted page and decide where to go. Going forward validates the page;
+    going back keeps whatever was valid and never shows errors. A page that is not the current
+    one (a stale tab, a double submit) changes nothing."""
+    pages = schema.pages(definition)
+    questions = schema.question_map(definition)
+    kept = dict(answers)
+    if submitted != current or not 0 <= submitted < len(pages):
+        return Step(kept, current, {}, {})
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for question in visible_on_page(pages[submitted], kept, embedded, questions):
+        parsed = parse_answer(question, get_list)
+        values[question["id"]] = parsed.value
+        if parsed.error:
+            if not back:
+                errors[question["id"]] = parsed.error
+            continue
+        if parsed.value is None:
+            kept.pop(question["id"], None)
+        else:
+            kept[question["id"]] = parsed.value
+    if errors:
+        return Step(dict(answers), current, errors, values)
+    step = -1 if back else 1
+    target = next_page(pages, submitted, kept, embedded, questions, step=step)
+    if target is None:
+        if back:
+            return Step(kept, submitted, {}, {}, saved=True)
+        return Step(kept, submitted, {}, {}, finished=True, saved=True)
+    return Step(kept, target, {}, {}, saved=True)
+
+
+def progress(definition: dict, page: int, finished: bool = False) -> int:
+    if finished:
+        return 100
+    count = len(schema.pages(definition))
+    return int(100 * page / count) if count else 0
+
+
+def first_page(definition: dict, answers: Mapping[str, Any], embedded: Mapping[str, Any]) -> int:
+    """The first page with a visible question (0 if none: the page then finishes at once)."""
+    pages = schema.pages(definition)
+    found = next_page(pages, -1, answers, embedded, schema.question_map(definition))
+    return found or 0
+
+
+def has_previous(definition: dict, page: int, answers, embedded) -> bool:
+    pages = schema.pages(definition)
+    questions = schema.question_map(definition)
+    return next_page(pages, page, answers, embedded, questions, step=-1) is not None

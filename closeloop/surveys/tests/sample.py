@@ -22,6 +22,7 @@ SAMPLE = {
                     "lowLabel": "Not at all likely",
                     "highLabel": "Extremely likely",
                 },
+                {"type": "page_break"},
                 {
                     "id": "QID2",
                     "type": "mc",

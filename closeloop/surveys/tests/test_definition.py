@@ -10,6 +10,10 @@ from closeloop.surveys import logic
 from closeloop.surveys.tests.sample import sample, simple
 
 
+def Q(definition: dict, qid: str) -> dict:
+    return schema.question_map(definition)[qid]
+
+
 def form(data: dict):
     def get_list(name):
         value = data.get(name)
@@ -30,18 +34,18 @@ def test_sample_and_new_definitions_are_valid():
     ("change", "expected"),
     [
         (lambda d: d.update(blocks=[]), "blocks: must be a non-empty list"),
-        (lambda d: d["blocks"][0]["elements"][0].update(id="Q1"), "must look like QID1"),
-        (lambda d: d["blocks"][0]["elements"][1].update(id="QID1"), "QID1: question id used twice"),
-        (lambda d: d["blocks"][0]["elements"][0].update(type="slider"), "must be one of"),
-        (lambda d: d["blocks"][0]["elements"][0].update(text=""), "must not be empty"),
-        (lambda d: d["blocks"][0]["elements"][0].update(text="x" * 6000), "is too long"),
-        (lambda d: d["blocks"][0]["elements"][3].update(scale=10), "must be 5 or 7"),
+        (lambda d: Q(d, "QID1").update(id="Q1"), "must look like QID1"),
+        (lambda d: Q(d, "QID2").update(id="QID1"), "QID1: question id used twice"),
+        (lambda d: Q(d, "QID1").update(type="slider"), "must be one of"),
+        (lambda d: Q(d, "QID1").update(text=""), "must not be empty"),
+        (lambda d: Q(d, "QID1").update(text="x" * 6000), "is too long"),
+        (lambda d: Q(d, "QID3").update(scale=10), "must be 5 or 7"),
         (
-            lambda d: d["blocks"][0]["elements"][1]["choices"].append({"id": "1", "text": "dup"}),
+            lambda d: Q(d, "QID2")["choices"].append({"id": "1", "text": "dup"}),
             "1 is used twice",
         ),
-        (lambda d: d["blocks"][0]["elements"][1].update(choices=[]), "must be a list of 1 to"),
-        (lambda d: d["blocks"][0]["elements"][6].update(validation="phone"), "email or number"),
+        (lambda d: Q(d, "QID2").update(choices=[]), "must be a list of 1 to"),
+        (lambda d: Q(d, "QID5").update(validation="phone"), "email or number"),
         (lambda d: d["flow"].pop(), "block BL_1 is not in the survey flow"),
         (lambda d: d["flow"][0]["fields"][0].update(source="cookie"), "source: must be one of"),
         (lambda d: d["flow"][0]["fields"].append({"name": "Store"}), "'Store' is defined twice"),
@@ -50,25 +54,21 @@ def test_sample_and_new_definitions_are_valid():
             "unknown piped text ${e://Field/Store}",
         ),
         (
-            lambda d: d["blocks"][0]["elements"][1]["display"]["conditions"][0].update(
-                question="QID5"
-            ),
+            lambda d: Q(d, "QID2")["display"]["conditions"][0].update(question="QID5"),
             "'QID5' is not an earlier question",
         ),
         (
-            lambda d: d["blocks"][0]["elements"][1]["display"]["conditions"].__setitem__(
+            lambda d: Q(d, "QID2")["display"]["conditions"].__setitem__(
                 0, {"question": "QID1", "op": "selected", "choice": "1"}
             ),
             "QID1 has no choices",
         ),
         (
-            lambda d: d["blocks"][0]["elements"][0].update(
-                text="${q://QID2/ChoiceGroup/SelectedChoices}"
-            ),
+            lambda d: Q(d, "QID1").update(text="${q://QID2/ChoiceGroup/SelectedChoices}"),
             "only earlier questions",
         ),
         (
-            lambda d: d["blocks"][0]["elements"][0].update(text="${l://SurveyLink}"),
+            lambda d: Q(d, "QID1").update(text="${l://SurveyLink}"),
             "not available in surveys",
         ),
         (lambda d: d["translations"].update(FR={"QID99": {"text": "x"}}), "unknown question"),
@@ -100,7 +100,8 @@ def test_pages_split_at_page_breaks_and_blocks():
     pages = schema.pages(definition)
     assert [[q["id"] for q in page] for page in pages] == [
         ["QID7"],
-        ["QID1", "QID2"],
+        ["QID1"],
+        ["QID2"],
         ["QID3", "QID4"],
         ["QID5", "QID6"],
     ]
@@ -154,20 +155,13 @@ def test_choice_conditions_and_matrix_rows():
 
 def test_next_page_skips_pages_without_visible_questions():
     definition = sample()
-    definition["blocks"][0]["elements"][3]["display"] = {
-        "conjunction": "and",
-        "conditions": [{"question": "QID1", "op": "=", "value": 0}],
-    }
-    definition["blocks"][0]["elements"][4]["display"] = {
-        "conjunction": "and",
-        "conditions": [{"question": "QID1", "op": "=", "value": 0}],
-    }
     pages = schema.pages(definition)
     questions = schema.question_map(definition)
-    assert logic.next_page(pages, 0, {"QID1": 5}, {}, questions) == 2
-    assert logic.next_page(pages, 0, {"QID1": 0}, {}, questions) == 1
-    assert logic.next_page(pages, 2, {"QID1": 5}, {}, questions, step=-1) == 0
-    assert logic.next_page(pages, 2, {"QID1": 5}, {}, questions) is None
+    assert logic.next_page(pages, 0, {"QID1": 9}, {}, questions) == 2
+    assert logic.next_page(pages, 0, {"QID1": 5}, {}, questions) == 1
+    assert logic.next_page(pages, 2, {"QID1": 9}, {}, questions, step=-1) == 0
+    assert logic.next_page(pages, 3, {"QID1": 9}, {}, questions) is None
+    assert logic.first_page(definition, {}, {}) == 0
 
 
 def test_prune_hidden_drops_answers_of_questions_not_shown():

@@ -1,0 +1,48 @@
+"""Surveys' jobs in the ledger.
+
+- surveys.response_finished {response, survey, finished}: enqueued once per response when it
+  is recorded (finished by the respondent, or closed as partial with finished=false). This is
+  the "survey response" event's entry point for the workflow engine: it registers its own
+  reaction by replacing this no-op handler's body (or by listening for the same kind).
+- surveys.close_partial_responses (recurring, every 15 minutes): records as partial every
+  response idle for longer than its survey's partial_close_hours (default one week).
+- surveys.export_responses {export}: builds the zip of a response export (CSV or JSON).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from closeloop.jobs.registry import PermanentError, job_handler
+from closeloop.jobs.schedule import recurring
+from closeloop.surveys import actions, queries
+
+log = logging.getLogger("closeloop.surveys")
+
+
+@job_handler(actions.RESPONSE_FINISHED_JOB)
+def response_finished(payload: dict, job) -> None:
+    response = queries.jobs_response(payload.get("response", ""))
+    if response is None:
+        raise PermanentError(f"Response {payload.get('response')!r} no longer exists.")
+    log.info("survey response event for %s (finished=%s)", response.public_id, response.finished)
+
+
+@recurring("surveys.close_partial_responses", every=timedelta(minutes=15))
+def close_partial_responses(payload: dict, job) -> None:
+    closed = actions.close_stale_responses()
+    if closed:
+        log.info("recorded %s partial responses", closed)
+
+
+@job_handler(actions.EXPORT_JOB, atomic=False, lease_seconds=600)
+def export_responses(payload: dict, job) -> None:
+    export = queries.export_for_job(payload.get("export", ""))
+    if export is None:
+        raise PermanentError(f"Export {payload.get('export')!r} no longer exists.")
+    try:
+        actions.run_export(export)
+    except Exception as error:
+        actions.fail_export(export, f"{error.__class__.__name__}: {error}")
+        raise
