@@ -26,6 +26,7 @@ from closeloop.directory.models import (
     MAX_FREQUENCY_RULES,
     Channel,
     Contact,
+    ContactImport,
     ContactMessageLog,
     Directory,
     FrequencyRule,
@@ -506,3 +507,221 @@ def log_message(
         sent_at=sent_at or timezone.now(),
         is_reminder=is_reminder,
     )
+
+
+# Bulk upsert (CSV import) --------------------------------------------------------------------
+
+CONTACT_UPDATE_FIELDS = [
+    *FIELD_ATTRIBUTES.values(),
+    *MATCH_COLUMNS.values(),
+    "embedded_data",
+    "unsubscribed",
+    "unsubscribed_at",
+    "modified_at",
+]
+
+
+def _candidates(directory: Directory, found: list[dict]) -> list[Contact]:
+    """Existing contacts that may match any lookup of the chunk: one indexed query per rule
+    (by the rule's first field), locked for update."""
+    by_field: dict[str, set[str]] = {}
+    for lookups in found:
+        for lookup in lookups:
+            field, value = lookup.conditions[0]
+            by_field.setdefault(field, set()).add(value)
+    contacts: dict[int, Contact] = {}
+    for field, values in by_field.items():
+        values = sorted(values)
+        for start in range(0, len(values), 1000):
+            part = values[start : start + 1000]
+            queryset = locks.contacts_for_update(directory)
+            if field in MATCH_COLUMNS:
+                queryset = queryset.filter(**{f"{MATCH_COLUMNS[field]}__in": part})
+            else:
+                queryset = queryset.alias(
+                    embedded_match=Lower(Trim(KeyTextTransform(field, "embedded_data")))
+                ).filter(embedded_match__in=part)
+            for contact in queryset:
+                contacts[contact.pk] = contact
+    return sorted(contacts.values(), key=lambda contact: contact.pk)
+
+
+def upsert_contacts_bulk(
+    directory: Directory,
+    rows: list[tuple[Mapping, Mapping | None]],
+    *,
+    mailing_list: MailingList | None = None,
+) -> list[tuple[str, Contact | None, str]]:
+    """upsert_contact for many rows at once, with the same rules and the same result.
+
+    Returns one (outcome, contact, reason) per row, in order: outcome is "created",
+    "updated", "skipped" (matched, nothing new) or "rejected" (reason says why; nothing of
+    that row is written). Rows that match each other are merged as they would be one by one.
+    Call it inside a transaction (the import commits chunk by chunk).
+    """
+    _check_list(directory, mailing_list)
+    region, rules = directory.default_phone_region, directory.dedup_rules
+    prepared: list[tuple | None] = []
+    outcomes: list[tuple[str, Contact | None, str]] = []
+    for fields, embedded_data in rows:
+        try:
+            values = clean_text_fields(fields)
+            unsubscribe = clean_bool(fields.get("unsubscribed"), "unsubscribed")
+            embedded = clean_embedded_data(embedded_data)
+        except InvalidValue as error:
+            prepared.append(None)
+            outcomes.append(("rejected", None, str(error)))
+            continue
+        prepared.append((values, unsubscribe, embedded))
+        outcomes.append(("", None, ""))
+    found = [dedup.lookups(rules, item[0], item[2], region) if item else [] for item in prepared]
+    now = timezone.now()
+    with transaction.atomic():
+        locks.lock_dedup_keys(directory, [lookup.key for group in found for lookup in group])
+        # key -> contacts having it, oldest first; a contact's current keys, by identity.
+        index: dict[str, list[Contact]] = {}
+        current_keys: dict[int, set[str]] = {}
+
+        def remember(contact: Contact) -> None:
+            view_fields = contact_values(contact)
+            keys = {
+                lookup.key
+                for lookup in dedup.lookups(rules, view_fields, contact.embedded_data, region)
+            }
+            current_keys[id(contact)] = keys
+            for key in keys:
+                holders = index.setdefault(key, [])
+                if contact not in holders:
+                    holders.append(contact)
+
+        def match(lookups: list[dedup.Lookup]) -> Contact | None:
+            for lookup in lookups:
+                for holder in index.get(lookup.key, ()):
+                    if lookup.key in current_keys[id(holder)]:
+                        return holder
+            return None
+
+        for existing in _candidates(directory, found):
+            remember(existing)
+        new: list[Contact] = []
+        dirty: dict[int, Contact] = {}
+        for position, item in enumerate(prepared):
+            if item is None:
+                continue
+            values, unsubscribe, embedded = item
+            contact = match(found[position])
+            if contact is None:
+                contact = Contact(
+                    organization_id=directory.organization_id,
+                    directory=directory,
+                    created_at=now,
+                    modified_at=now,
+                )
+                for name, value in values.items():
+                    _set_field(contact, name, value, region)
+                contact.embedded_data = {k: v for k, v in embedded.items() if v.strip()}
+                if unsubscribe:
+                    contact.unsubscribed, contact.unsubscribed_at = True, now
+                new.append(contact)
+                remember(contact)
+                outcomes[position] = ("created", contact, "")
+                continue
+            changes = dedup.merge_fields(contact_values(contact), values)
+            for name, value in changes.items():
+                _set_field(contact, name, value, region)
+            merged = dedup.merge_embedded(contact.embedded_data, embedded)
+            changed = bool(changes) or merged != contact.embedded_data
+            contact.embedded_data = merged
+            if unsubscribe and not contact.unsubscribed:
+                contact.unsubscribed, contact.unsubscribed_at = True, now
+                changed = True
+            if changed:
+                contact.modified_at = now
+                if contact.pk is not None:
+                    dirty[contact.pk] = contact
+                remember(contact)
+            outcomes[position] = ("updated" if changed else "skipped", contact, "")
+        Contact.objects.bulk_create(new, batch_size=1000)
+        if dirty:
+            Contact.objects.bulk_update(list(dirty.values()), CONTACT_UPDATE_FIELDS, batch_size=500)
+        if mailing_list is not None:
+            _add_many_to_list(mailing_list, [c for _o, c, _r in outcomes if c is not None])
+    return outcomes
+
+
+def _add_many_to_list(mailing_list: MailingList, contacts: list[Contact]) -> int:
+    ids = {contact.pk for contact in contacts}
+    present = set(
+        MailingListMembership.objects.filter(
+            mailing_list=mailing_list, contact_id__in=ids
+        ).values_list("contact_id", flat=True)
+    )
+    missing = sorted(ids - present)
+    MailingListMembership.objects.bulk_create(
+        [MailingListMembership(mailing_list=mailing_list, contact_id=pk) for pk in missing],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    if missing:
+        MailingList.objects.filter(pk=mailing_list.pk).update(
+            contact_count=F("contact_count") + len(missing), modified_at=timezone.now()
+        )
+    return len(missing)
+
+
+def recount_mailing_list(mailing_list: MailingList) -> int:
+    """Set contact_count from the memberships (after a bulk import)."""
+    count = mailing_list.memberships.count()
+    MailingList.objects.filter(pk=mailing_list.pk).update(contact_count=count)
+    mailing_list.contact_count = count
+    return count
+
+
+# Imports -------------------------------------------------------------------------------------
+
+IMPORT_JOB = "directory.import_contacts"
+
+
+def check_import_file(uploaded) -> None:
+    """Refuse at once a file that cannot be imported at all (no header, not UTF-8 …)."""
+    from closeloop.directory import imports
+
+    uploaded.seek(0)
+    try:
+        first = next(imports.read_rows(uploaded), None)
+        if first is None:
+            raise imports.ImportProblem("The file is empty.")
+        imports.column_plan(first[1])
+    except imports.ImportProblem as problem:
+        raise InvalidValue(str(problem)) from None
+    finally:
+        uploaded.seek(0)
+
+
+def start_import(
+    directory: Directory, uploaded, *, mailing_list: MailingList | None = None, user=None
+) -> ContactImport:
+    """Store the CSV and queue its import in the job ledger."""
+    from closeloop.jobs.actions import enqueue
+
+    _check_list(directory, mailing_list)
+    check_import_file(uploaded)
+    contact_import = ContactImport(
+        organization_id=directory.organization_id,
+        directory=directory,
+        mailing_list=mailing_list,
+        created_by=user,
+        original_name=(getattr(uploaded, "name", "") or "contacts.csv")[:255],
+    )
+    contact_import.file.save("contacts.csv", uploaded, save=False)
+    with transaction.atomic():
+        contact_import.save()
+        job = enqueue(
+            IMPORT_JOB,
+            {"import_id": contact_import.pk},
+            idempotency_key=f"{IMPORT_JOB}:{contact_import.pk}",
+            organization=directory.organization_id,
+        )
+        contact_import.job_id = job.pk
+        contact_import.save(update_fields=["job_id"])
+    return contact_import

@@ -305,3 +305,68 @@ class ContactMessageLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.contact_id} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+
+
+def import_upload_path(instance, filename: str) -> str:
+    return f"directory-imports/{instance.organization_id}/{new_id('', 20)}.csv"
+
+
+class ContactImport(models.Model):
+    """A CSV import of contacts: its file, its progress and its report (row numbers, reasons).
+
+    Work happens in chunks, each committed with the progress, so a retried job resumes after
+    the last committed row.
+    """
+
+    MAX_REJECTIONS_KEPT = 1000
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    directory = models.ForeignKey(Directory, on_delete=models.CASCADE, related_name="imports")
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    file = models.FileField(upload_to=import_upload_path, max_length=300)
+    original_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    rejections = models.JSONField(default=list, blank=True, help_text="[{row, reason}], capped")
+    error = models.TextField(blank=True, help_text="why the whole import stopped")
+    job_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.original_name or 'contacts'}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (ImportStatus.FINISHED, ImportStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.is_done else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))

@@ -1,0 +1,279 @@
+"""CSV import and export of contacts.
+
+Import reads the file in chunks; each chunk is upserted with the directory's dedup rules
+(actions.upsert_contacts_bulk) and committed together with the import's progress, so a job
+that is retried resumes after the last committed row and never imports a row twice. Bad rows
+are rejected with their row number and the reason; good rows land.
+
+Row numbers are spreadsheet row numbers: the header is row 1, the first contact row 2.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import logging
+import re
+from collections.abc import Callable, Iterator
+
+from django.db import transaction
+from django.utils import timezone
+
+from closeloop.directory import actions
+from closeloop.directory.dedup import InvalidValue
+from closeloop.directory.models import Contact, ContactImport, ImportStatus
+
+log = logging.getLogger("closeloop.directory.imports")
+
+CHUNK_ROWS = 1000
+MAX_COLUMNS = 200
+csv.field_size_limit(1024 * 1024)
+
+# Header (lower-cased, without spaces, dashes, underscores or dots) -> contact field.
+HEADER_FIELDS = {
+    "firstname": "firstName",
+    "lastname": "lastName",
+    "email": "email",
+    "emailaddress": "email",
+    "phone": "phone",
+    "phonenumber": "phone",
+    "extref": "extRef",
+    "externaldatareference": "extRef",
+    "externalreference": "extRef",
+    "externalid": "extRef",
+    "language": "language",
+    "unsubscribed": "unsubscribed",
+}
+IGNORED_HEADERS = {"contactid", "id"}
+
+
+class ImportProblem(ValueError):
+    """The whole file cannot be imported (no header, not UTF-8, a column twice …)."""
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_\-.]", "", name).lower()
+
+
+def column_plan(header: list[str]) -> list[tuple[str, str]]:
+    """For each column: ("field", name), ("embedded", name) or ("ignore", "")."""
+    if not header or not any(cell.strip() for cell in header):
+        raise ImportProblem("The file has no header row: the first row must name the columns.")
+    if len(header) > MAX_COLUMNS:
+        raise ImportProblem(f"The file has more than {MAX_COLUMNS} columns.")
+    plan, seen = [], {}
+    for position, raw in enumerate(header, start=1):
+        name = raw.strip()
+        key = _header_key(name)
+        if not name:
+            plan.append(("ignore", ""))
+            continue
+        if key in IGNORED_HEADERS:
+            plan.append(("ignore", ""))
+            continue
+        target = ("field", HEADER_FIELDS[key]) if key in HEADER_FIELDS else ("embedded", name)
+        if target in seen:
+            raise ImportProblem(
+                f"Columns {seen[target]} and {position} are both {target[1]!r}; keep one."
+            )
+        seen[target] = position
+        plan.append(target)
+    if not any(kind != "ignore" for kind, _name in plan):
+        raise ImportProblem("No column of the header names a contact field.")
+    return plan
+
+
+def row_values(plan, cells: list[str]) -> tuple[dict, dict]:
+    if len(cells) != len(plan):
+        raise InvalidValue(f"The row has {len(cells)} cells; the header has {len(plan)}.")
+    fields, embedded = {}, {}
+    for (kind, name), cell in zip(plan, cells, strict=True):
+        if kind == "field":
+            fields[name] = cell
+        elif kind == "embedded" and cell.strip():
+            embedded[name] = cell
+    return fields, embedded
+
+
+def read_rows(path_or_file) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells) for each row after the header; the header first as row 1."""
+    handle = path_or_file if hasattr(path_or_file, "read") else open(path_or_file, "rb")  # noqa: SIM115
+    try:
+        text = codecs.getreader("utf-8-sig")(handle)
+        reader = csv.reader(text)
+        try:
+            for cells in reader:
+                yield reader.line_num, cells
+        except UnicodeDecodeError:
+            raise ImportProblem(
+                "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
+            ) from None
+        except csv.Error as error:
+            raise ImportProblem(f"Row {reader.line_num}: the CSV is malformed ({error}).") from None
+    finally:
+        if handle is not path_or_file:
+            handle.close()
+
+
+def count_rows(path_or_file) -> int:
+    return max(0, sum(1 for _ in read_rows(path_or_file)) - 1)
+
+
+def run_import(
+    contact_import: ContactImport,
+    *,
+    progress: Callable[[ContactImport], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ContactImport:
+    """Import the file from where it stopped. Never raises for bad data: a problem with the
+    whole file marks the import failed with the reason."""
+    contact_import.status = ImportStatus.RUNNING
+    contact_import.started_at = contact_import.started_at or timezone.now()
+    contact_import.save(update_fields=["status", "started_at"])
+    try:
+        if contact_import.total_rows is None:
+            with contact_import.file.open("rb") as handle:
+                contact_import.total_rows = count_rows(handle)
+            contact_import.save(update_fields=["total_rows"])
+        with contact_import.file.open("rb") as handle:
+            _import_rows(contact_import, read_rows(handle), progress, chunk_rows)
+    except ImportProblem as problem:
+        contact_import.status = ImportStatus.FAILED
+        contact_import.error = str(problem)
+    else:
+        contact_import.status = ImportStatus.FINISHED
+    contact_import.finished_at = timezone.now()
+    contact_import.save(update_fields=["status", "error", "finished_at"])
+    if contact_import.mailing_list_id:
+        actions.recount_mailing_list(contact_import.mailing_list)
+    if progress:
+        progress(contact_import)
+    return contact_import
+
+
+def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
+    first = next(rows, None)
+    if first is None:
+        raise ImportProblem("The file is empty.")
+    plan = column_plan(first[1])
+    skip = contact_import.processed_rows
+    chunk: list[tuple[int, list[str]]] = []
+    for number, cells in rows:
+        if skip:
+            skip -= 1
+            continue
+        if not any(cell.strip() for cell in cells):
+            chunk.append((number, []))  # blank line: skipped, still counted
+        else:
+            chunk.append((number, cells))
+        if len(chunk) >= chunk_rows:
+            _commit_chunk(contact_import, plan, chunk)
+            chunk = []
+            if progress:
+                progress(contact_import)
+    if chunk:
+        _commit_chunk(contact_import, plan, chunk)
+
+
+def _commit_chunk(contact_import: ContactImport, plan, chunk) -> None:
+    prepared, numbers, rejected = [], [], []
+    skipped = 0
+    for number, cells in chunk:
+        if not cells:
+            skipped += 1
+            continue
+        try:
+            prepared.append(row_values(plan, cells))
+            numbers.append(number)
+        except InvalidValue as error:
+            rejected.append({"row": number, "reason": str(error)})
+    with transaction.atomic():
+        outcomes = actions.upsert_contacts_bulk(
+            contact_import.directory, prepared, mailing_list=contact_import.mailing_list
+        )
+        counts = {"created": 0, "updated": 0, "skipped": skipped}
+        for number, (outcome, _contact, reason) in zip(numbers, outcomes, strict=True):
+            if outcome == "rejected":
+                rejected.append({"row": number, "reason": reason})
+            else:
+                counts[outcome] += 1
+        rejected.sort(key=lambda item: item["row"])
+        room = ContactImport.MAX_REJECTIONS_KEPT - len(contact_import.rejections)
+        contact_import.rejections = contact_import.rejections + rejected[: max(0, room)]
+        contact_import.processed_rows += len(chunk)
+        contact_import.created_count += counts["created"]
+        contact_import.updated_count += counts["updated"]
+        contact_import.skipped_count += counts["skipped"]
+        contact_import.rejected_count += len(rejected)
+        contact_import.save(
+            update_fields=[
+                "rejections",
+                "processed_rows",
+                "created_count",
+                "updated_count",
+                "skipped_count",
+                "rejected_count",
+            ]
+        )
+
+
+# Export ------------------------------------------------------------------------------------
+
+EXPORT_FIELDS = [
+    ("contactId", "public_id"),
+    ("firstName", "first_name"),
+    ("lastName", "last_name"),
+    ("email", "email"),
+    ("phone", "phone"),
+    ("extRef", "ext_ref"),
+    ("language", "language"),
+    ("unsubscribed", "unsubscribed"),
+]
+_NUMBER = re.compile(r"^[+-][\d\s().-]*$")
+
+
+def safe_cell(value) -> str:
+    """Neutralise spreadsheet formulas (=, @, +, - …) but keep phone numbers as they are."""
+    text = "" if value is None else str(value)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    if not text:
+        return text
+    if text[0] in "=@\t\r" or (text[0] in "+-" and not _NUMBER.match(text)):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def export_rows(contacts_queryset, batch: int = 2000) -> Iterator[str]:
+    """CSV lines for a queryset of contacts, walked by id (keyset), embedded data as columns."""
+    names: set[str] = set()
+    after = 0
+    while True:
+        part = list(
+            contacts_queryset.filter(id__gt=after)
+            .order_by("id")
+            .values_list("id", "embedded_data")[:batch]
+        )
+        if not part:
+            break
+        for _pk, data in part:
+            names.update(data or {})
+        after = part[-1][0]
+    embedded_names = sorted(names)
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow([name for name, _attr in EXPORT_FIELDS] + embedded_names)
+    after = 0
+    while True:
+        rows: list[Contact] = list(contacts_queryset.filter(id__gt=after).order_by("id")[:batch])
+        if not rows:
+            break
+        for contact in rows:
+            cells = [safe_cell(getattr(contact, attr)) for _name, attr in EXPORT_FIELDS]
+            cells += [safe_cell(contact.embedded_data.get(name, "")) for name in embedded_names]
+            yield writer.writerow(cells)
+        after = rows[-1].pk

@@ -1,0 +1,256 @@
+"""CSV import: the bulk upsert equals one-by-one upserts; reports; resuming; the job; export."""
+
+import csv
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from closeloop.directory import actions, imports
+from closeloop.directory.dedup import InvalidValue
+from closeloop.directory.models import Contact, ContactImport, ImportStatus
+from closeloop.directory.tests.factories import make_directory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def directory(org_a):
+    return make_directory(org_a[0])
+
+
+def upload(text: str, name="contacts.csv"):
+    return SimpleUploadedFile(name, text.encode("utf-8"), content_type="text/csv")
+
+
+def snapshot(directory):
+    return sorted(
+        (
+            c.first_name,
+            c.last_name,
+            c.email,
+            c.phone,
+            c.ext_ref,
+            c.unsubscribed,
+            sorted(c.embedded_data.items()),
+        )
+        for c in Contact.objects.filter(directory=directory)
+    )
+
+
+# The bulk upsert -----------------------------------------------------------------------------
+
+names = st.sampled_from(["", "Ann", "ann", "Bob"])
+emails = st.sampled_from(["", "a@example.com", "A@example.com", "b@example.com", "bad@"])
+refs = st.sampled_from(["", "X1", "x1 ", "X2"])
+rows = st.lists(
+    st.tuples(names, emails, refs, st.sampled_from(["", "Gold", "Blue"]), st.booleans()),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=rows,
+    rules=st.sampled_from(
+        [[["extRef"], ["email"]], [["email"], ["firstName"]], [["firstName", "Tier"]]]
+    ),
+)
+def test_bulk_upsert_equals_one_by_one(org_a, rows, rules):
+    one_by_one = make_directory(org_a[0], name="a", is_default=False, dedup_rules=rules)
+    bulk = make_directory(org_a[0], name="b", is_default=False, dedup_rules=rules)
+    expected = []
+    payload = []
+    for first, email, ref, tier, unsubscribed in rows:
+        fields = {"firstName": first, "email": email, "extRef": ref, "unsubscribed": unsubscribed}
+        embedded = {"Tier": tier}
+        payload.append((fields, embedded))
+        try:
+            _contact, created = actions.upsert_contact(one_by_one, fields, embedded)
+            expected.append("created" if created else "matched")
+        except InvalidValue:
+            expected.append("rejected")
+    outcomes = actions.upsert_contacts_bulk(bulk, payload)
+    got = [o if o in ("created", "rejected") else "matched" for o, _c, _r in outcomes]
+    assert got == expected
+    assert snapshot(bulk) == snapshot(one_by_one)
+
+
+def test_bulk_outcomes_and_reasons(directory):
+    actions.upsert_contact(directory, {"email": "old@example.com", "firstName": "Old"})
+    outcomes = actions.upsert_contacts_bulk(
+        directory,
+        [
+            ({"email": "new@example.com"}, {}),
+            ({"email": "old@example.com", "firstName": "Old"}, {}),
+            ({"email": "old@example.com", "firstName": "Older"}, {}),
+            ({"email": "nope"}, {}),
+            ({"email": "NEW@example.com", "lastName": "Dup"}, {"k": "v"}),
+        ],
+    )
+    assert [o for o, _c, _r in outcomes] == ["created", "skipped", "updated", "rejected", "updated"]
+    assert "not a valid email" in outcomes[3][2]
+    assert outcomes[4][1] is outcomes[0][1]
+    assert Contact.objects.count() == 2
+
+
+# The file import -----------------------------------------------------------------------------
+
+CSV = (
+    "First Name,Last Name,Email,Phone,External Data Reference,Store,contactId\n"
+    "Jane,Doe,jane@example.com,(415) 555-0123,user_1,Berlin,CID_ignored\n"
+    "John,Smith,not-an-email,,user_2,Paris,\n"
+    "\n"
+    "Janet,,JANE@example.com,,,Mitte,\n"
+    "Too,Few,cells\n"
+    "Ann,Lee,ann@example.com,,user_3,,\n"
+)
+
+
+def start(directory, text, **kwargs):
+    return actions.start_import(directory, upload(text), **kwargs)
+
+
+def test_import_report_with_row_numbers(directory, django_capture_on_commit_callbacks):
+    vip = actions.create_mailing_list(directory, "VIP")
+    contact_import = start(directory, CSV, mailing_list=vip)
+    assert contact_import.status == ImportStatus.QUEUED and contact_import.job_id
+    imports.run_import(contact_import, chunk_rows=2)
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.FINISHED
+    assert contact_import.total_rows == 6
+    assert contact_import.processed_rows == 6
+    assert (
+        contact_import.created_count,
+        contact_import.updated_count,
+        contact_import.skipped_count,
+        contact_import.rejected_count,
+    ) == (2, 1, 1, 2)
+    assert [r["row"] for r in contact_import.rejections] == [3, 6]
+    assert "not a valid email" in contact_import.rejections[0]["reason"]
+    assert "3 cells; the header has 7" in contact_import.rejections[1]["reason"]
+    assert contact_import.percent == 100
+    jane = Contact.objects.get(email_normalized="jane@example.com")
+    assert jane.first_name == "Janet" and jane.last_name == "Doe"
+    assert jane.embedded_data == {"Store": "Mitte"}
+    assert jane.phone_e164 == "+14155550123"
+    vip.refresh_from_db()
+    assert vip.contact_count == 2
+
+
+def test_a_retried_import_resumes_after_the_last_committed_chunk(directory):
+    contact_import = start(directory, CSV)
+    contact_import.processed_rows = 2  # as if a worker died after the first chunk
+    contact_import.save()
+    imports.run_import(contact_import, chunk_rows=2)
+    contact_import.refresh_from_db()
+    assert contact_import.processed_rows == 6
+    assert not Contact.objects.filter(ext_ref="user_1").exists()
+    assert Contact.objects.filter(ext_ref="user_3").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("\n", "no header"),
+        ("Email,email\nA@example.com,b@example.com\n", "both 'email'"),
+        ("contactId\nCID_1\n", "No column"),
+    ],
+)
+def test_files_that_cannot_be_imported_are_refused_at_once(directory, text, message):
+    with pytest.raises(InvalidValue, match=message):
+        start(directory, text)
+    assert not ContactImport.objects.exists()
+
+
+def test_a_file_that_is_not_utf8_fails_with_the_reason(directory):
+    contact_import = start(directory, "email\n")
+    contact_import.file.save("x.csv", io.BytesIO("email\nr\xe9my@example.com\n".encode("latin-1")))
+    imports.run_import(contact_import)
+    assert contact_import.status == ImportStatus.FAILED
+    assert "not UTF-8" in contact_import.error
+
+
+def test_the_job_handler_runs_the_import(directory):
+    from closeloop.directory.jobs import import_contacts
+    from closeloop.jobs.registry import PermanentError
+
+    contact_import = start(directory, "email\na@example.com\n")
+    import_contacts({"import_id": contact_import.pk}, None)
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.FINISHED
+    assert contact_import.created_count == 1
+    import_contacts({"import_id": contact_import.pk}, None)  # done: nothing twice
+    assert Contact.objects.count() == 1
+    with pytest.raises(PermanentError):
+        import_contacts({"import_id": 0}, None)
+
+
+def test_a_byte_order_mark_and_quoted_cells(directory):
+    text = '\ufeffemail,Note\n"a@example.com","Hello, ""world""\nline two"\n'
+    contact_import = start(directory, text)
+    imports.run_import(contact_import)
+    contact = Contact.objects.get()
+    assert contact.embedded_data == {"Note": 'Hello, "world"\nline two'}
+
+
+# Export --------------------------------------------------------------------------------------
+
+
+def test_export_round_trips_and_neutralises_formulas(directory, org_a):
+    actions.upsert_contact(
+        directory,
+        {"firstName": '=HYPERLINK("x")', "email": "a@example.com", "phone": "+14155550123"},
+        {"Store": "Berlin"},
+    )
+    actions.upsert_contact(directory, {"email": "b@example.com"}, {"Tier": "Gold"})
+    other = make_directory(org_a[0], name="Other")
+    actions.upsert_contact(other, {"email": "c@example.com"})
+    text = "".join(imports.export_rows(Contact.objects.filter(directory=directory)))
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == [
+        "contactId",
+        "firstName",
+        "lastName",
+        "email",
+        "phone",
+        "extRef",
+        "language",
+        "unsubscribed",
+        "Store",
+        "Tier",
+    ]
+    assert rows[1][1] == '\'=HYPERLINK("x")'
+    assert rows[1][4] == "+14155550123"
+    assert rows[1][8:] == ["Berlin", ""] and rows[2][8:] == ["", "Gold"]
+    assert len(rows) == 3
+    # Importing the export into a fresh directory gives the same people.
+    fresh = make_directory(org_a[0], name="Fresh")
+    imports.run_import(actions.start_import(fresh, upload(text)))
+    assert Contact.objects.filter(directory=fresh).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("+1 (415) 555-0123", "+1 (415) 555-0123"),
+        ("-12", "-12"),
+        ("+SUM(A1)", "'+SUM(A1)"),
+        ("@cmd", "'@cmd"),
+        ("-2+3", "'-2+3"),
+        ("plain", "plain"),
+        (True, "true"),
+    ],
+)
+def test_safe_cell(value, expected):
+    assert imports.safe_cell(value) == expected
