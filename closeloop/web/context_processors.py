@@ -2,7 +2,7 @@ from django.conf import settings
 
 NAVIGATION = [
     ("surveys", "Surveys", "web:surveys"),
-    ("directory", "Directory", "web:directory"),
+    ("directory", "Directory", "directory:contacts"),
     ("workflows", "Workflows", "web:workflows"),
     ("distributions", "Distributions", "web:distributions"),
     ("extensions", "Extensions", "web:extensions"),

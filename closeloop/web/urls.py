@@ -8,7 +8,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("surveys/", views.section, {"section": "surveys"}, name="surveys"),
-    path("directory/", views.section, {"section": "directory"}, name="directory"),
     path("workflows/", views.section, {"section": "workflows"}, name="workflows"),
     path("distributions/", views.section, {"section": "distributions"}, name="distributions"),
     path("extensions/", views.section, {"section": "extensions"}, name="extensions"),
