@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "closeloop.jobs",
     "closeloop.directory",
     "closeloop.surveys",
+    "closeloop.workflows",
     "closeloop.outbox",
     "closeloop.api",
 ]

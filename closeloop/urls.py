@@ -11,6 +11,8 @@ urlpatterns = [
     path("directory/", include("closeloop.directory.urls")),
     path("surveys/", include("closeloop.surveys.urls")),
     path("jfe/", include("closeloop.surveys.respondent_urls")),
+    path("workflows/", include("closeloop.workflows.urls")),
+    path("inbound/", include("closeloop.workflows.trigger_urls")),
     path("API/v3/", api_v3.urls),
     path("api/v1/", api_v1.urls),
 ]
