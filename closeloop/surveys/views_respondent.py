@@ -73,6 +73,7 @@ def render_page(
     errors: dict | None = None,
     values: dict | None = None,
     preview: bool = False,
+    extra: dict | None = None,
 ) -> HttpResponse:
     definition = schema.translated(version_definition, language)
     view = presenter.page_view(
@@ -84,7 +85,7 @@ def render_page(
         errors=errors,
         values=values,
     )
-    context = {**view, "language": language.lower(), "preview": preview}
+    context = {**view, "language": language.lower(), "preview": preview, **(extra or {})}
     return render(request, "surveys/respondent/page.html", context, status=200)
 
 
