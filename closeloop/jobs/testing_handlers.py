@@ -10,8 +10,10 @@ import os
 import time
 from pathlib import Path
 
+from django.db import transaction
 from django.utils import timezone
 
+from closeloop.jobs.actions import enqueue
 from closeloop.jobs.models import Job, JobStatus
 from closeloop.jobs.registry import PermanentError, RetryLater, job_handler
 
@@ -85,3 +87,30 @@ def outside_transaction(payload: dict, job) -> None:
     _record_effect(job)
     if payload.get("fail"):
         raise ConnectionError("the upload failed")
+
+
+@job_handler("test.on_commit")
+def on_commit(payload: dict, job) -> None:
+    """Schedule a file write for after commit, before any query, then maybe fail."""
+    transaction.on_commit(lambda: Path(payload["marker"]).touch())
+    _record_effect(job)
+    if payload.get("fail"):
+        raise ConnectionError("failed after scheduling a callback")
+
+
+@job_handler("test.recovers_inside")
+def recovers_inside(payload: dict, job) -> None:
+    """A duplicate key inside the handler is handled by enqueue's own savepoint."""
+    enqueue("test.noop", idempotency_key=payload["key"])
+    _record_effect(job)
+
+
+@job_handler("test.swallows_error")
+def swallows_error(payload: dict, job) -> None:
+    """Catches an exception that went through atomic(savepoint=False): Django must roll back."""
+    try:
+        with transaction.atomic(savepoint=False):
+            _record_effect(job)
+            raise ValueError("half-done")
+    except ValueError:
+        pass

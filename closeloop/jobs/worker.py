@@ -29,6 +29,7 @@ from closeloop.jobs import actions, backoff, registry
 from closeloop.jobs.actions import Failure
 from closeloop.jobs.models import Job, JobStatus
 from closeloop.jobs.registry import PermanentError, RetryLater
+from closeloop.jobs.savepoints import LazySavepoint
 from closeloop.jobs.schedule import Scheduler
 from closeloop.jobs.wakeup import waiter_for_database
 
@@ -45,6 +46,10 @@ def new_worker_id() -> str:
 
 
 class UnknownJobKind(Exception):
+    pass
+
+
+class SwallowedDatabaseError(Exception):
     pass
 
 
@@ -212,12 +217,20 @@ class Worker:
         return not_reached
 
     def _run_in_savepoint(self, job: Job) -> Failure | None:
+        savepoint = LazySavepoint()
         try:
             handler = _handler(job)
-            with transaction.atomic():
+            with connection.execute_wrapper(savepoint):
                 handler(job.payload, job)
+            if connection.needs_rollback:
+                raise SwallowedDatabaseError(
+                    "The handler caught a database error inside transaction.atomic() and "
+                    "carried on; its transaction had to be rolled back."
+                )
         except Exception as error:
+            savepoint.roll_back()
             return self._failure(job, error)
+        savepoint.release()
         return None
 
     def _run_outside_transaction(self, job: Job, handler: registry.Handler) -> None:

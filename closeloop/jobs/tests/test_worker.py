@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from closeloop.jobs import actions
@@ -190,3 +192,47 @@ def test_the_heartbeat_extends_the_lease_of_running_jobs():
 
     job.refresh_from_db()
     assert 1 < seconds_until(job.lease_expires_at) <= 2  # the handler's own 2 s lease
+
+
+def test_a_job_that_never_queries_costs_no_savepoint():
+    noop = actions.enqueue("test.noop")
+    effect = actions.enqueue("test.effect", run_after=timezone.now() + timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        Worker().run_once()
+    assert not [query for query in queries if query["sql"].startswith("SAVEPOINT")]
+    assert run(noop).status == JobStatus.SUCCEEDED
+
+    Job.objects.filter(pk=effect.pk).update(run_after=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        Worker().run_once()
+    assert [query for query in queries if query["sql"].startswith("SAVEPOINT")]
+
+
+def test_on_commit_callbacks_of_a_failed_job_are_dropped(tmp_path):
+    ok = actions.enqueue("test.on_commit", {"marker": str(tmp_path / "ok")})
+    failing = actions.enqueue("test.on_commit", {"marker": str(tmp_path / "failing"), "fail": True})
+    Worker().run_once()
+
+    assert (tmp_path / "ok").exists()
+    assert not (tmp_path / "failing").exists()
+    assert effects_of(ok.pk).count() == 1
+    assert effects_of(failing.pk).count() == 0
+
+
+def test_a_handler_may_recover_from_a_database_error_inside_its_own_savepoint():
+    actions.enqueue("test.noop", idempotency_key="taken")
+    job = run(actions.enqueue("test.recovers_inside", {"key": "taken"}))
+
+    assert job.status == JobStatus.SUCCEEDED
+    assert effects_of(job.pk).count() == 1
+
+
+def test_a_handler_that_swallows_a_broken_transaction_fails_and_undoes_its_work():
+    after = actions.enqueue("test.effect")
+    job = actions.enqueue("test.swallows_error")
+    Job.objects.filter(pk=after.pk).update(run_after=timezone.now() + timedelta(seconds=1))
+    job = run(job)
+
+    assert job.status == JobStatus.QUEUED
+    assert "rolled back" in job.last_error
+    assert effects_of(job.pk).count() == 0
