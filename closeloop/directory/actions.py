@@ -578,9 +578,11 @@ def upsert_contacts_bulk(
     now = timezone.now()
     with transaction.atomic():
         locks.lock_dedup_keys(directory, [lookup.key for group in found for lookup in group])
-        # key -> contacts having it, oldest first; a contact's current keys, by identity.
+        # key -> contacts having it; a contact's current keys and age rank, by identity. The
+        # oldest contact wins, as in find_duplicate (stored ones by id, then new ones in order).
         index: dict[str, list[Contact]] = {}
         current_keys: dict[int, set[str]] = {}
+        rank: dict[int, tuple[int, int]] = {}
 
         def remember(contact: Contact) -> None:
             view_fields = contact_values(contact)
@@ -589,6 +591,8 @@ def upsert_contacts_bulk(
                 for lookup in dedup.lookups(rules, view_fields, contact.embedded_data, region)
             }
             current_keys[id(contact)] = keys
+            if id(contact) not in rank:
+                rank[id(contact)] = (0, contact.pk) if contact.pk else (1, len(rank))
             for key in keys:
                 holders = index.setdefault(key, [])
                 if contact not in holders:
@@ -596,9 +600,13 @@ def upsert_contacts_bulk(
 
         def match(lookups: list[dedup.Lookup]) -> Contact | None:
             for lookup in lookups:
-                for holder in index.get(lookup.key, ()):
-                    if lookup.key in current_keys[id(holder)]:
-                        return holder
+                holders = [
+                    holder
+                    for holder in index.get(lookup.key, ())
+                    if lookup.key in current_keys[id(holder)]
+                ]
+                if holders:
+                    return min(holders, key=lambda holder: rank[id(holder)])
             return None
 
         for existing in _candidates(directory, found):

@@ -141,3 +141,30 @@ class FrequencyRuleForm(forms.Form):
         self.fields["mailing_list"].choices = [("", "—")] + [
             (item.public_id, item.name) for item in mailing_lists
         ]
+
+
+class ImportForm(forms.Form):
+    MAX_BYTES = 200 * 1024 * 1024
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "UTF-8, first row = column names. Recognised columns: First Name, Last Name, Email, "
+            "Phone, External Data Reference (extRef), Language, Unsubscribed; every other column "
+            "becomes embedded data with the column name. Up to 200 MB."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    mailing_list = forms.ChoiceField(label="Also add everyone to the mailing list", required=False)
+
+    def __init__(self, *args, mailing_lists=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mailing_list"].choices = [("", "No list")] + [
+            (item.public_id, item.name) for item in mailing_lists
+        ]
+
+    def clean_file(self):
+        uploaded = self.cleaned_data["file"]
+        if uploaded.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 200 MB; split it in parts.")
+        return uploaded

@@ -13,6 +13,7 @@ from django.db.models.lookups import Exact
 from closeloop.directory import dedup
 from closeloop.directory.models import (
     Contact,
+    ContactImport,
     Directory,
     FrequencyRule,
     MailingList,
@@ -212,3 +213,27 @@ def frequency_rules_of(organization, directory: Directory):
 
 def frequency_rule(organization, directory: Directory, rule_id: int) -> FrequencyRule | None:
     return frequency_rules_of(organization, directory).filter(pk=rule_id).first()
+
+
+# Imports -------------------------------------------------------------------------------------
+
+
+def imports_of(organization, directory: Directory, limit: int = 20):
+    return ContactImport.objects.select_related("mailing_list", "created_by").filter(
+        organization=organization, directory=directory
+    )[:limit]
+
+
+def contact_import(organization, import_id: int) -> ContactImport | None:
+    return (
+        ContactImport.objects.select_related("directory", "mailing_list")
+        .filter(organization=organization, pk=import_id)
+        .first()
+    )
+
+
+def contacts_for_export(organization, directory: Directory, mailing_list=None):
+    contacts = Contact.objects.filter(organization=organization, directory=directory)
+    if mailing_list is not None:
+        contacts = contacts.filter(memberships__mailing_list=mailing_list)
+    return contacts

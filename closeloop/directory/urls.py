@@ -23,6 +23,9 @@ urlpatterns = [
         views.mailing_list_remove,
         name="list-remove",
     ),
+    path("import/", views.contact_imports, name="imports"),
+    path("import/<int:import_id>/", views.contact_import_detail, name="import"),
+    path("export.csv", views.contacts_export, name="export"),
     path("settings/", views.directory_settings, name="settings"),
     path(
         "settings/frequency/<int:rule_id>/delete/",

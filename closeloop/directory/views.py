@@ -7,18 +7,19 @@ actions, and show an action's InvalidValue as a form error.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
-from closeloop.directory import actions, queries
+from closeloop.directory import actions, imports, queries
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.forms import (
     ContactForm,
     DirectorySettingsForm,
     FrequencyRuleForm,
+    ImportForm,
     MailingListForm,
     embedded_lines,
 )
@@ -380,3 +381,68 @@ def frequency_rule_delete(request, rule_id: int):
     actions.delete_frequency_rule(rule)
     messages.success(request, "Frequency rule removed.")
     return redirect(_settings_url(directory))
+
+
+# Import and export -------------------------------------------------------------------------
+
+
+@organization_required
+def contact_imports(request):
+    directory = _directory(request)
+    lists = list(queries.mailing_lists_of(request.organization, directory))
+    form = ImportForm(request.POST or None, request.FILES or None, mailing_lists=lists)
+    if request.method == "POST" and form.is_valid():
+        mailing_list = None
+        if form.cleaned_data["mailing_list"]:
+            mailing_list = queries.mailing_list(
+                request.organization, form.cleaned_data["mailing_list"], directory
+            )
+        try:
+            contact_import = actions.start_import(
+                directory, form.cleaned_data["file"], mailing_list=mailing_list, user=request.user
+            )
+        except InvalidValue as error:
+            form.add_error("file", str(error))
+        else:
+            return redirect("directory:import", contact_import.pk)
+    return _page(
+        request,
+        "directory/imports.html",
+        "imports",
+        directory,
+        form=form,
+        imports=list(queries.imports_of(request.organization, directory)),
+    )
+
+
+@organization_required
+def contact_import_detail(request, import_id: int):
+    contact_import = queries.contact_import(request.organization, import_id)
+    if contact_import is None:
+        raise Http404("No such import.")
+    if request.htmx:
+        return render(request, "directory/_import_status.html", {"contact_import": contact_import})
+    return _page(
+        request,
+        "directory/import.html",
+        "imports",
+        contact_import.directory,
+        contact_import=contact_import,
+    )
+
+
+@organization_required
+def contacts_export(request):
+    directory = _directory(request)
+    mailing_list = None
+    if request.GET.get("list"):
+        mailing_list = queries.mailing_list(request.organization, request.GET["list"], directory)
+        if mailing_list is None:
+            raise Http404("No such mailing list.")
+    contacts = queries.contacts_for_export(request.organization, directory, mailing_list)
+    response = StreamingHttpResponse(
+        imports.export_rows(contacts), content_type="text/csv; charset=utf-8"
+    )
+    name = (mailing_list or directory).public_id
+    response["Content-Disposition"] = f'attachment; filename="contacts-{name}.csv"'
+    return response
