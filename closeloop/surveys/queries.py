@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from closeloop.accounts.models import hash_secret
@@ -94,7 +95,8 @@ def responses_of(survey: Survey, filters: ResponseFilter | None = None) -> Query
             | Q(contact__last_name__icontains=term)
         )
     if filters.embedded_name:
-        value = KeyTextTransform(filters.embedded_name, "embedded_data")
+        # Cast: compare as plain text on both databases (no JSON decoding of the value).
+        value = Cast(KeyTextTransform(filters.embedded_name, "embedded_data"), TextField())
         responses = responses.alias(embedded_value=value).filter(
             embedded_value=filters.embedded_value
         )
