@@ -577,7 +577,7 @@ def upsert_contacts_bulk(
     found = [dedup.lookups(rules, item[0], item[2], region) if item else [] for item in prepared]
     now = timezone.now()
     with transaction.atomic():
-        locks.lock_dedup_keys(directory, [lookup.key for group in found for lookup in group])
+        locks.lock_directory_dedup(directory)
         # key -> contacts having it; a contact's current keys and age rank, by identity. The
         # oldest contact wins, as in find_duplicate (stored ones by id, then new ones in order).
         index: dict[str, list[Contact]] = {}
