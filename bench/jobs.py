@@ -67,7 +67,8 @@ def run_jobs(count: int, batch: int) -> float:
     job_handler(KIND)(lambda payload, job: None)
     Job.objects.filter(kind=KIND).delete()
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE jobs_job") if connection.vendor == "postgresql" else None
+        # Start from a clean table; the statistics then predate the burst, as in real life.
+        cursor.execute("VACUUM ANALYZE jobs_job")
     started = time.perf_counter()
     actions.enqueue_many(KIND, ({"n": n} for n in range(count)))
     print(f"enqueued {count} jobs in {time.perf_counter() - started:.2f} s (bulk insert)")

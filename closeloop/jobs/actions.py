@@ -148,11 +148,12 @@ def claim_due_jobs(
     died). SKIP LOCKED lets many workers claim at once without waiting on each other.
     `lease_for(kind)` gives each kind's lease in seconds.
     """
-    queued = _lockable().filter(status=JobStatus.QUEUED, run_after__lte=now)
-    jobs = list(queued.order_by("run_after")[:limit])
+    # Abandoned jobs first, so that a long queue cannot starve them; there are few running rows.
+    abandoned = _lockable().filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+    jobs = _bury_past_horizon(abandoned[:limit], now, horizon_seconds)
     if len(jobs) < limit:
-        abandoned = _lockable().filter(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-        jobs += _bury_past_horizon(abandoned[: limit - len(jobs)], now, horizon_seconds)
+        queued = _lockable().filter(status=JobStatus.QUEUED, run_after__lte=now)
+        jobs += queued.order_by("run_after")[: limit - len(jobs)]
     for lease_seconds, ids in _ids_by_lease(jobs, lease_for).items():
         Job.objects.filter(id__in=ids).update(
             status=JobStatus.RUNNING,

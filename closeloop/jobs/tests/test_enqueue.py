@@ -5,9 +5,10 @@ from closeloop.jobs import actions
 from closeloop.jobs.models import Job, JobStatus
 from closeloop.jobs.worker import Worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_job_enqueued_in_a_rolled_back_transaction_never_exists():
     with pytest.raises(RuntimeError), transaction.atomic():
         actions.enqueue("test.effect", {"n": 1})

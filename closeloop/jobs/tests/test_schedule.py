@@ -8,7 +8,7 @@ from closeloop.jobs import schedule
 from closeloop.jobs.jobs import delete_old_jobs
 from closeloop.jobs.models import Job, JobStatus
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 HOUSEKEEPING = "jobs.housekeeping"
 NOON = datetime(2025, 6, 1, 12, 0, 30, tzinfo=UTC)

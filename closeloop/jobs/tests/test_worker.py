@@ -236,3 +236,17 @@ def test_a_handler_that_swallows_a_broken_transaction_fails_and_undoes_its_work(
     assert job.status == JobStatus.QUEUED
     assert "rolled back" in job.last_error
     assert effects_of(job.pk).count() == 0
+
+
+def test_abandoned_jobs_are_claimed_before_the_queue():
+    queued = actions.enqueue("test.effect")
+    abandoned = actions.enqueue("test.effect")
+    Job.objects.filter(pk=abandoned.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    Worker(batch_size=1).run_once()
+
+    assert Job.objects.get(pk=abandoned.pk).status == JobStatus.SUCCEEDED
+    assert Job.objects.get(pk=queued.pk).status == JobStatus.QUEUED
