@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,12 @@ class WorkflowsConfig(AppConfig):
     name = "closeloop.workflows"
     label = "workflows"
     verbose_name = "Workflows"
+
+    def ready(self) -> None:
+        from closeloop.workflows import builtin
+
+        builtin.register()
+        if os.environ.get("CLOSELOOP_TEST_HANDLERS") == "1":
+            from closeloop.workflows import testing_tasks
+
+            testing_tasks.register()

@@ -1,0 +1,60 @@
+"""The JSON event: any system POSTs JSON to the workflow's trigger URL.
+
+Config: {"fields": [{"name", "path", "type"}]} — named fields taken from the payload by
+RFC 9535 JSONPath, typed String, Number or Boolean. Deliveries are deduplicated by the
+optional Idempotency-Key header. The endpoint itself is closeloop.workflows.inbound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from closeloop.workflows import mapping
+from closeloop.workflows.registry import EventType, OfferedField
+
+
+class JsonEvent(EventType):
+    key = "json"
+    label = "JSON event"
+    description = "Started when a JSON payload is POSTed to the workflow's trigger URL."
+    inbound = True
+    trigger_url_name = "triggers:json"
+    dedup = "Requests with the same Idempotency-Key header start one run."
+    editor_template = "workflows/events/json.html"
+
+    def default_config(self) -> dict:
+        return {"fields": []}
+
+    def clean_config(self, config: Mapping) -> dict:
+        rows = config.get("fields") or []
+        return {"fields": mapping.clean_mappings(rows) if isinstance(rows, list) else rows}
+
+    def validate_config(self, config: Mapping, *, organization, survey) -> list[str]:
+        unknown = set(config) - {"fields"}
+        problems = [f"The JSON event has no setting {name!r}." for name in sorted(unknown)]
+        return problems + mapping.validate_mappings(config.get("fields", []))
+
+    def fields(self, config: Mapping, *, survey=None) -> list[OfferedField]:
+        rows = config.get("fields") or []
+        return [
+            OfferedField(row["name"], row.get("type", "String"), f"{row['name']} ({row['path']})")
+            for row in rows
+            if isinstance(row, Mapping) and row.get("name") and row.get("path")
+        ]
+
+    def remap(self, payload_text: str, config: Mapping) -> dict | None:
+        payload = mapping.parse_payload(payload_text)
+        values, errors = mapping.extract(payload, config.get("fields") or [])
+        if errors:
+            raise ValueError(" ".join(error.message for error in errors))
+        return values
+
+    def config_from_form(self, data, previous: Mapping) -> dict:
+        names = data.getlist("field_name")
+        paths = data.getlist("field_path")
+        types = data.getlist("field_type")
+        rows = [
+            {"name": name, "path": path, "type": field_type}
+            for name, path, field_type in zip(names, paths, types, strict=False)
+        ]
+        return self.clean_config({"fields": rows})

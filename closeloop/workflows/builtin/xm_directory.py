@@ -1,0 +1,324 @@
+"""The XM Directory task: add or update a contact from the event's data.
+
+Config:
+
+    {"directory": "",            # POOL_… ; empty = the organization's default directory
+     "mailingList": "",          # CG_… of that directory, optional
+     "mode": "embeddedData",     # embeddedData: save or update the contact's embedded data
+                                 # transaction: add the embedded data as a dated transaction
+     "contact": {"firstName": "~{ch://EV_…/first}", "lastName": "…", "email": "…",
+                 "phone": "", "extRef": "", "language": ""},
+     "embeddedData": [{"name": "Location", "value": "~{ch://EV_…/city}"}],
+     "transactionDate": ""}      # transaction mode; empty = when the task runs
+
+The contact is matched with the directory's dedup rules (closeloop.directory.actions.
+upsert_contact). Output: contactId, created, transactionId (empty in embeddedData mode),
+directoryId, mailingListId. The task runs in the transaction that records its completion,
+so a contact and a transaction are written once however often a worker dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.utils import timezone
+
+from closeloop.workflows.registry import (
+    DryRun,
+    OfferedField,
+    TaskContext,
+    TaskFailed,
+    TaskType,
+)
+
+CONTACT_FIELDS = (
+    ("firstName", "First name", True),
+    ("lastName", "Last name", True),
+    ("email", "Email", True),
+    ("phone", "Phone", False),
+    ("extRef", "External data reference", False),
+    ("language", "Language", False),
+)
+REQUIRED = tuple(name for name, _label, required in CONTACT_FIELDS if required)
+MODES = {
+    "embeddedData": "Save or update embedded data",
+    "transaction": "Add as a transaction",
+}
+MAX_EMBEDDED = 100
+MAX_TEXT = 2000
+
+
+def _directory_api():
+    from closeloop.directory import actions, dedup, queries
+
+    return actions, dedup, queries
+
+
+class XmDirectoryTask(TaskType):
+    key = "xm_directory"
+    label = "XM Directory"
+    description = "Add or update a contact, with embedded data or a transaction."
+    atomic = True
+    editor_template = "workflows/tasks/xm_directory.html"
+
+    def default_config(self) -> dict:
+        return {
+            "directory": "",
+            "mailingList": "",
+            "mode": "embeddedData",
+            "contact": {name: "" for name, _label, _required in CONTACT_FIELDS},
+            "embeddedData": [],
+            "transactionDate": "",
+        }
+
+    def clean_config(self, config: Mapping) -> dict:
+        clean = self.default_config()
+        for key in ("directory", "mailingList", "mode", "transactionDate"):
+            if isinstance(config.get(key), str):
+                clean[key] = config[key].strip()
+        contact = config.get("contact")
+        if isinstance(contact, Mapping):
+            for name, _label, _required in CONTACT_FIELDS:
+                if isinstance(contact.get(name), str):
+                    clean["contact"][name] = contact[name].strip()
+            for name in contact:
+                if name not in clean["contact"]:
+                    clean["contact"][name] = contact[name]  # validate() names it
+        rows = config.get("embeddedData")
+        if isinstance(rows, list):
+            clean["embeddedData"] = [
+                {"name": str(row.get("name") or "").strip(), "value": str(row.get("value") or "")}
+                for row in rows
+                if isinstance(row, Mapping) and (row.get("name") or row.get("value"))
+            ]
+        else:
+            clean["embeddedData"] = rows
+        return clean
+
+    def validate(self, config: Mapping, *, organization) -> list[str]:
+        problems = []
+        unknown = set(config) - set(self.default_config())
+        problems += [f"there is no setting {name!r}." for name in sorted(unknown)]
+        mode = config.get("mode", "embeddedData")
+        if mode not in MODES:
+            problems.append("mode must be embeddedData or transaction.")
+        contact = config.get("contact") or {}
+        if not isinstance(contact, Mapping):
+            return [*problems, "contact must be an object of fields."]
+        known = {name for name, _label, _required in CONTACT_FIELDS}
+        problems += [
+            f"contact has no field {name!r} (use {', '.join(sorted(known))})."
+            for name in sorted(set(contact) - known)
+        ]
+        for name, label, required in CONTACT_FIELDS:
+            value = contact.get(name, "")
+            if not isinstance(value, str):
+                problems.append(f"{label} must be text.")
+            elif required and not value.strip():
+                problems.append(f"{label} is required (type it or pick a field with {{a}}).")
+            elif len(value) > MAX_TEXT:
+                problems.append(f"{label} is at most {MAX_TEXT} characters.")
+        problems += self._validate_embedded(config.get("embeddedData") or [])
+        problems += self._validate_targets(config, organization)
+        return problems
+
+    def _validate_embedded(self, rows: object) -> list[str]:
+        if not isinstance(rows, list):
+            return ["embeddedData must be a list of {name, value}."]
+        if len(rows) > MAX_EMBEDDED:
+            return [f"at most {MAX_EMBEDDED} embedded data fields."]
+        problems, seen = [], set()
+        for number, row in enumerate(rows, start=1):
+            if not isinstance(row, Mapping):
+                problems.append(f"embedded data field {number} must have a name and a value.")
+                continue
+            name, value = row.get("name"), row.get("value", "")
+            if not isinstance(name, str) or not name.strip():
+                problems.append(f"embedded data field {number} needs a name.")
+            elif len(name) > 200:
+                problems.append(f"embedded data name {name[:40]!r}… is over 200 characters.")
+            elif name in seen:
+                problems.append(f"embedded data field {name!r} is listed twice.")
+            else:
+                seen.add(name)
+            if not isinstance(value, str) or len(value) > MAX_TEXT:
+                problems.append(f"embedded data field {number}: the value must be text.")
+        return problems
+
+    def _validate_targets(self, config: Mapping, organization) -> list[str]:
+        _actions, _dedup, queries = _directory_api()
+        directory_id = config.get("directory") or ""
+        directory = None
+        if directory_id:
+            directory = queries.directory(organization, directory_id)
+            if directory is None:
+                return [f"there is no directory {directory_id}."]
+        list_id = config.get("mailingList") or ""
+        if list_id:
+            directory = directory or queries.default_directory(organization)
+            found = queries.mailing_list(organization, list_id, directory) if directory else None
+            if found is None:
+                return [f"there is no mailing list {list_id} in the chosen directory."]
+        return []
+
+    def text_values(self, config: Mapping) -> list[tuple[str, str]]:
+        values = [
+            (label, (config.get("contact") or {}).get(name, ""))
+            for name, label, _required in CONTACT_FIELDS
+        ]
+        for row in config.get("embeddedData") or []:
+            values.append((f"embedded data {row.get('name', '')}", row.get("value", "")))
+        if config.get("mode") == "transaction":
+            values.append(("Transaction date", config.get("transactionDate", "")))
+        return [(label, text) for label, text in values if isinstance(text, str)]
+
+    def outputs(self, config: Mapping) -> list[OfferedField]:
+        return [
+            OfferedField("contactId", "String", "Contact ID"),
+            OfferedField("created", "Boolean", "Created (new contact)"),
+            OfferedField("transactionId", "String", "Transaction ID"),
+            OfferedField("directoryId", "String", "Directory ID"),
+            OfferedField("mailingListId", "String", "Mailing list ID"),
+        ]
+
+    # Running ---------------------------------------------------------------------------------
+
+    def _targets(self, context: TaskContext):
+        actions, _dedup, queries = _directory_api()
+        config = context.config
+        directory_id = config.get("directory") or ""
+        if directory_id:
+            directory = queries.directory(context.organization, directory_id)
+            if directory is None:
+                raise TaskFailed(f"The directory {directory_id} no longer exists.")
+        else:
+            directory = actions.default_directory(context.organization)
+        mailing_list = None
+        list_id = config.get("mailingList") or ""
+        if list_id:
+            mailing_list = queries.mailing_list(context.organization, list_id, directory)
+            if mailing_list is None:
+                raise TaskFailed(f"The mailing list {list_id} no longer exists in this directory.")
+        return directory, mailing_list
+
+    def _values(self, config: Mapping) -> tuple[dict, dict]:
+        contact = config.get("contact") or {}
+        fields = {
+            name: contact.get(name, "").strip()
+            for name, _label, _required in CONTACT_FIELDS
+            if contact.get(name, "").strip()
+        }
+        missing = [name for name in REQUIRED if not fields.get(name)]
+        if not (fields.get("email") or fields.get("phone") or fields.get("extRef")):
+            raise TaskFailed(
+                "The contact has no email, phone or external data reference after piped text "
+                f"was filled in (empty: {', '.join(missing) or 'email'}), so it cannot be "
+                "matched or created. Check the event's fields and the task's piped text."
+            )
+        embedded = {
+            row["name"]: row.get("value", "")
+            for row in config.get("embeddedData") or []
+            if row.get("name")
+        }
+        return fields, embedded
+
+    def run(self, context: TaskContext) -> dict:
+        actions, _dedup, _queries = _directory_api()
+        directory, mailing_list = self._targets(context)
+        fields, embedded = self._values(context.config)
+        transaction_id = ""
+        if context.config.get("mode") == "transaction":
+            contact, created = actions.upsert_contact(
+                directory, fields, {}, mailing_list=mailing_list, actor=context.owner
+            )
+            date = context.config.get("transactionDate") or timezone.now()
+            added = actions.add_transaction(contact, date, embedded, mailing_list=mailing_list)
+            transaction_id = added.public_id
+        else:
+            contact, created = actions.upsert_contact(
+                directory, fields, embedded, mailing_list=mailing_list, actor=context.owner
+            )
+        return {
+            "contactId": contact.public_id,
+            "created": created,
+            "transactionId": transaction_id,
+            "directoryId": directory.public_id,
+            "mailingListId": mailing_list.public_id if mailing_list else "",
+        }
+
+    def dry_run(self, context: TaskContext) -> DryRun:
+        actions, dedup, _queries = _directory_api()
+        from closeloop.directory.values import clean_embedded_data, clean_text_fields
+
+        try:
+            directory, mailing_list = self._targets(context)
+            fields, embedded = self._values(context.config)
+            values = clean_text_fields(fields)
+            clean_embedded_data(embedded)
+        except ValueError as error:
+            return DryRun(f"Would fail: {error}", {}, (str(error),))
+        found = dedup.lookups(
+            directory.dedup_rules, values, embedded, directory.default_phone_region
+        )
+        match = None
+        for lookup in found:
+            match = actions.find_duplicate(directory, lookup)
+            if match is not None:
+                break
+        who = values.get("email") or values.get("phone") or values.get("extRef")
+        if match is None:
+            summary = f"Would create a new contact {who} in {directory.name}"
+        else:
+            summary = f"Would update contact {match.public_id} ({who}) in {directory.name}"
+        if context.config.get("mode") == "transaction":
+            summary += f", and add a transaction with {len(embedded)} field(s)"
+        elif embedded:
+            summary += f", with embedded data {', '.join(sorted(embedded))}"
+        if mailing_list is not None:
+            summary += f", in the mailing list {mailing_list.name}"
+        output = {
+            "contactId": match.public_id if match else "(new contact)",
+            "created": match is None,
+            "transactionId": "(new transaction)"
+            if context.config.get("mode") == "transaction"
+            else "",
+            "directoryId": directory.public_id,
+            "mailingListId": mailing_list.public_id if mailing_list else "",
+        }
+        return DryRun(summary + ".", output)
+
+    def config_from_form(self, data, previous: Mapping) -> dict:
+        config = {
+            "directory": data.get("directory", ""),
+            "mailingList": data.get("mailingList", ""),
+            "mode": data.get("mode", "embeddedData"),
+            "contact": {
+                name: data.get(f"contact_{name}", "") for name, _label, _required in CONTACT_FIELDS
+            },
+            "embeddedData": [
+                {"name": name, "value": value}
+                for name, value in zip(
+                    data.getlist("ed_name"), data.getlist("ed_value"), strict=False
+                )
+            ],
+            "transactionDate": data.get("transactionDate", ""),
+        }
+        return self.clean_config(config)
+
+    def editor_context(self, config: Mapping, *, organization) -> dict:
+        _actions, _dedup, queries = _directory_api()
+        directories = list(queries.directories_of(organization))
+        chosen = None
+        if config.get("directory"):
+            chosen = next((d for d in directories if d.public_id == config["directory"]), None)
+        chosen = chosen or (directories[0] if directories else None)
+        lists = list(queries.mailing_lists_of(organization, chosen)) if chosen else []
+        return {
+            "directories": directories,
+            "mailing_lists": lists,
+            "contact_fields": [
+                (name, label, required, (config.get("contact") or {}).get(name, ""))
+                for name, label, required in CONTACT_FIELDS
+            ],
+            "modes": MODES,
+        }

@@ -1,0 +1,346 @@
+"""The worker's side of a run: conditions, then the tasks in order, each its own job.
+
+- `workflows.run` {run, generation} (atomic): map the fields again on a retry from the
+  start, evaluate the conditions (a failing check makes the run *skipped* with the reason),
+  create the TaskRuns of this attempt and queue the first task.
+- `workflows.task` {run, task_run} (atomic): run a task whose type is atomic in the worker's
+  transaction, so that its effects, its output and the next task's job commit together or
+  not at all: a worker killed mid-task leaves nothing behind and the job runs again.
+- `workflows.task_io` {run, task_run} (not atomic): for task types that call remote systems.
+  The attempt is recorded first, the task runs outside any transaction, then its outcome is
+  recorded; such task types make their side effects idempotent with the context's key.
+
+A transient failure records the attempt as *retrying* and queues a new job at the backoff
+time (closeloop.jobs.backoff, up to the retry horizon); a permanent one fails the task, and
+the workflow's continue-on-failure setting decides whether the next tasks run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from closeloop.jobs import backoff
+from closeloop.jobs.registry import PermanentError, RetryLater
+from closeloop.workflows import actions, conditions, mapping, piped, registry
+from closeloop.workflows import definition as definitions
+from closeloop.workflows.models import (
+    RunStatus,
+    TaskRun,
+    TaskStatus,
+    Workflow,
+    WorkflowRun,
+)
+
+log = logging.getLogger("closeloop.workflows")
+
+ERROR_LIMIT = 4000
+ACTIVE_TASK_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING)
+
+
+def describe(error: BaseException) -> str:
+    """A failure in one line for workflow reporting."""
+    if isinstance(error, PermanentError | ValueError) and str(error):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text[:ERROR_LIMIT]
+
+
+def is_permanent(error: BaseException) -> bool:
+    if isinstance(error, RetryLater):
+        return False
+    return isinstance(error, PermanentError | ValueError | TypeError | KeyError)
+
+
+# The run job ---------------------------------------------------------------------------------
+
+
+def process_run(run_id: int, generation: int) -> None:
+    run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None or run.generation != generation or run.status != RunStatus.QUEUED:
+        return  # deleted, superseded by a retry, or already processed
+    now = timezone.now()
+    run.started_at = run.started_at or now
+    definition = run.definition
+    event = definition.get("event") or {}
+    survey = _survey_of(run)
+    event_kind = registry.event_type(event.get("type", ""))
+    if run.generation > 1 and event_kind is not None:
+        try:
+            fields = event_kind.remap(run.payload, event.get("config") or {})
+        except ValueError as error:
+            _finish(run, RunStatus.FAILED, error=f"The event's fields could not be mapped: {error}")
+            return
+        if fields is not None:
+            run.fields = fields
+    types = definitions.field_types(event.get("type", ""), event.get("config") or {}, survey=survey)
+    outcome = conditions.evaluate(definition.get("conditions"), run.fields, types)
+    if not outcome.passed:
+        run.skip_reason = outcome.reason
+        _finish(run, RunStatus.SKIPPED)
+        return
+    tasks = definition.get("tasks") or []
+    if not tasks:
+        _finish(run, RunStatus.SUCCEEDED)
+        return
+    task_runs = [
+        TaskRun(
+            organization_id=run.organization_id,
+            run=run,
+            generation=run.generation,
+            task_id=task["id"],
+            task_type=task["type"],
+            name=definitions.task_label(task, position),
+            position=position,
+            status=TaskStatus.QUEUED if position == 0 else TaskStatus.PENDING,
+            created_at=now,
+        )
+        for position, task in enumerate(tasks)
+    ]
+    TaskRun.objects.bulk_create(task_runs)
+    first = TaskRun.objects.get(run=run, generation=run.generation, position=0)
+    run.status = RunStatus.RUNNING
+    run.save(update_fields=["status", "started_at", "fields"])
+    actions.enqueue_task(first, run)
+
+
+def _survey_of(run: WorkflowRun):
+    survey_id = (
+        Workflow.objects.filter(pk=run.workflow_id).values_list("survey_id", flat=True).first()
+    )
+    if survey_id is None:
+        return None
+    from closeloop.surveys.models import Survey
+
+    return Survey.objects.filter(pk=survey_id).first()
+
+
+def _finish(run: WorkflowRun, status: str, *, error: str = "") -> None:
+    run.status = status
+    run.error = error[:ERROR_LIMIT]
+    run.finished_at = timezone.now()
+    run.save()
+
+
+# Context and rendering -----------------------------------------------------------------------
+
+
+def _payload_document(run: WorkflowRun) -> object:
+    if not run.payload:
+        return None
+    try:
+        return mapping.parse_json(run.payload)
+    except mapping.PayloadError:
+        return None
+
+
+def steps_for(run: WorkflowRun, before_position: int) -> dict[str, piped.Step]:
+    """The event and the outputs of this attempt's earlier tasks, for piped text."""
+    event_id = (run.definition.get("event") or {}).get("id", "")
+    event_step = piped.Step(run.fields, _payload_document(run))
+    steps = {event_id: event_step, piped.EVENT_ALIAS: event_step}
+    earlier = TaskRun.objects.filter(
+        run=run,
+        generation=run.generation,
+        position__lt=before_position,
+        status=TaskStatus.SUCCEEDED,
+    ).values_list("task_id", "output")
+    for task_id, output in earlier:
+        steps[task_id] = piped.Step(output or {}, output or {})
+    return steps
+
+
+def _task_definition(run: WorkflowRun, task_run: TaskRun) -> dict:
+    for task in run.definition.get("tasks") or []:
+        if task.get("id") == task_run.task_id:
+            return task
+    raise PermanentError(f"Task {task_run.task_id} is not in the workflow this run follows.")
+
+
+def build_context(run: WorkflowRun, task_run: TaskRun, attempt: int):
+    task = _task_definition(run, task_run)
+    task_kind = registry.task_type(task_run.task_type)
+    if task_kind is None:
+        raise PermanentError(f"Unknown task type {task_run.task_type!r} (is its app installed?).")
+    context_data = piped.run_context(steps_for(run, task_run.position), now=timezone.now())
+    rendered = piped.render_value(task.get("config") or {}, context_data)
+    workflow = Workflow.objects.select_related("organization", "owner").get(pk=run.workflow_id)
+    context = registry.TaskContext(
+        organization=workflow.organization,
+        workflow=workflow,
+        task=task,
+        config=rendered,
+        owner=workflow.owner,
+        run=run,
+        idempotency_key=f"{run.public_id}:{run.generation}:{task_run.task_id}",
+        attempt=attempt,
+    )
+    return task_kind, context
+
+
+def _json_safe(output: object) -> dict:
+    if output is None:
+        return {}
+    if not isinstance(output, dict):
+        raise PermanentError("The task returned something other than an object.")
+    return json.loads(json.dumps(output, default=str))
+
+
+# The task jobs -------------------------------------------------------------------------------
+
+
+def _lock(run_id: int, task_run_id: int) -> tuple[WorkflowRun | None, TaskRun | None]:
+    """Lock the run, then the task run (always in this order)."""
+    run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:
+        return None, None
+    task_run = TaskRun.objects.select_for_update().filter(pk=task_run_id, run=run).first()
+    if task_run is None or task_run.generation != run.generation:
+        return run, None  # superseded by a retry
+    if task_run.status not in ACTIVE_TASK_STATUSES or run.is_finished:
+        return run, None  # already done
+    return run, task_run
+
+
+def process_task(run_id: int, task_run_id: int, job_attempts: int) -> None:
+    """An atomic task's attempt, inside the worker's transaction."""
+    run, task_run = _lock(run_id, task_run_id)
+    if task_run is None:
+        return
+    now = timezone.now()
+    task_run.started_at = task_run.started_at or now
+    # A job re-run after its worker died counts the lost attempt too.
+    task_run.attempts += max(1, job_attempts)
+    try:
+        task_kind, context = build_context(run, task_run, task_run.attempts)
+        task_run.input = context.config
+        with transaction.atomic():  # a savepoint: a failed task's writes are undone
+            output = _json_safe(task_kind.run(context))
+    except Exception as error:
+        _record_failure(run, task_run, error)
+        return
+    _record_success(run, task_run, output)
+
+
+def process_task_outside_transaction(run_id: int, task_run_id: int) -> None:
+    """A remote task's attempt: record it, run it without a transaction, record the outcome."""
+    with transaction.atomic():
+        run, task_run = _lock(run_id, task_run_id)
+        if task_run is None:
+            return
+        task_run.started_at = task_run.started_at or timezone.now()
+        task_run.attempts += 1
+        task_run.status = TaskStatus.RUNNING
+        try:
+            task_kind, context = build_context(run, task_run, task_run.attempts)
+        except Exception as error:
+            _record_failure(run, task_run, error)
+            return
+        task_run.input = context.config
+        task_run.save(update_fields=["started_at", "attempts", "status", "input"])
+        if run.status != RunStatus.RUNNING:
+            run.status = RunStatus.RUNNING
+            run.save(update_fields=["status"])
+    try:
+        output, failure = _json_safe(task_kind.run(context)), None
+    except Exception as error:
+        output, failure = None, error
+    with transaction.atomic():
+        run, locked = _lock(run_id, task_run_id)
+        if locked is None or locked.attempts != task_run.attempts:
+            return  # another worker took over after our lease expired
+        if failure is not None:
+            _record_failure(run, locked, failure)
+        else:
+            _record_success(run, locked, output)
+
+
+def _record_success(run: WorkflowRun, task_run: TaskRun, output: dict) -> None:
+    task_run.status = TaskStatus.SUCCEEDED
+    task_run.output = output
+    task_run.error = ""
+    task_run.next_retry_at = None
+    task_run.finished_at = timezone.now()
+    task_run.save()
+    _advance(run, task_run, failed=False)
+
+
+def _record_failure(run: WorkflowRun, task_run: TaskRun, error: BaseException) -> None:
+    now = timezone.now()
+    text = describe(error)
+    if not is_permanent(error):
+        retry_at = backoff.next_run_after(
+            now=now,
+            created_at=task_run.started_at or now,
+            attempts=task_run.attempts,
+            horizon_seconds=settings.CLOSELOOP_JOB_RETRY_HORIZON_SECONDS,
+            jitter=random.uniform(0.5, 1.0),
+            requested_delay=error.delay_seconds if isinstance(error, RetryLater) else None,
+        )
+        if retry_at is not None:
+            log.warning(
+                "task %s attempt %d failed, retry at %s: %s",
+                task_run,
+                task_run.attempts,
+                retry_at,
+                text,
+            )
+            task_run.status = TaskStatus.RETRYING
+            task_run.error = text
+            task_run.next_retry_at = retry_at
+            task_run.save()
+            run.status = RunStatus.RETRYING
+            run.save(update_fields=["status"])
+            actions.enqueue_task(task_run, run, run_after=retry_at)
+            return
+        text = f"Gave up after {task_run.attempts} attempts over the retry period. {text}"
+    log.info("task %s failed: %s", task_run, text)
+    task_run.status = TaskStatus.FAILED
+    task_run.error = text[:ERROR_LIMIT]
+    task_run.next_retry_at = None
+    task_run.finished_at = now
+    task_run.save()
+    _advance(run, task_run, failed=True)
+
+
+def _advance(run: WorkflowRun, task_run: TaskRun, *, failed: bool) -> None:
+    """Queue the next task, or finish the run."""
+    same_attempt = TaskRun.objects.filter(run=run, generation=run.generation)
+    if failed and not run.definition.get("continueOnFailure", True):
+        same_attempt.filter(status=TaskStatus.PENDING).update(status=TaskStatus.SKIPPED)
+        _finish_after_tasks(run)
+        return
+    following = (
+        same_attempt.filter(status=TaskStatus.PENDING, position__gt=task_run.position)
+        .order_by("position")
+        .first()
+    )
+    if following is None:
+        _finish_after_tasks(run)
+        return
+    following.status = TaskStatus.QUEUED
+    following.save(update_fields=["status"])
+    if run.status != RunStatus.RUNNING:
+        run.status = RunStatus.RUNNING
+        run.save(update_fields=["status"])
+    actions.enqueue_task(following, run)
+
+
+def _finish_after_tasks(run: WorkflowRun) -> None:
+    failed = list(
+        TaskRun.objects.filter(
+            run=run, generation=run.generation, status=TaskStatus.FAILED
+        ).order_by("position")
+    )
+    if failed:
+        first = failed[0]
+        more = f" ({len(failed) - 1} more task(s) failed)" if len(failed) > 1 else ""
+        _finish(run, RunStatus.FAILED, error=f"{first.name} failed: {first.error}{more}")
+    else:
+        _finish(run, RunStatus.SUCCEEDED)

@@ -1,0 +1,37 @@
+"""Workflows' jobs in the ledger (see engine.py for what each does)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from closeloop.jobs.registry import job_handler
+from closeloop.jobs.schedule import recurring
+from closeloop.workflows import actions, engine
+
+log = logging.getLogger("closeloop.workflows")
+
+
+@job_handler(actions.RUN_JOB)
+def run_workflow(payload: dict, job) -> None:
+    engine.process_run(payload["run"], payload["generation"])
+
+
+@job_handler(actions.TASK_JOB)
+def run_task(payload: dict, job) -> None:
+    engine.process_task(payload["run"], payload["task_run"], job.attempts)
+
+
+@job_handler(actions.TASK_IO_JOB, atomic=False, lease_seconds=300)
+def run_task_outside_transaction(payload: dict, job) -> None:
+    engine.process_task_outside_transaction(payload["run"], payload["task_run"])
+
+
+@recurring("workflows.delete_old_runs", every=timedelta(hours=1))
+def delete_old_runs(payload: dict, job) -> None:
+    before = timezone.now() - timedelta(days=actions.retention_days())
+    deleted = actions.delete_old_runs(before)
+    if deleted:
+        log.info("deleted %s workflow runs older than %s days", deleted, actions.retention_days())

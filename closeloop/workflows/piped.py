@@ -1,0 +1,97 @@
+"""Piped text in workflows: `~{ch://<event or task id>/<field or $.json.path>}`.
+
+Pure Python, no Django. A *step* is the event or an earlier task: it has an id, named values
+(the event's mapped fields, a task's output) and a document that `$` paths walk (the raw
+event payload, the task's output). The event also answers to the id "event".
+
+    context = run_context({"EV_1": Step(values, document), "TA_1": Step(output, output)})
+    piping.render("Hello ~{ch://EV_1/firstName}", context, escape_html=False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from closeloop import piping
+from closeloop.workflows import mapping
+
+EVENT_ALIAS = "event"
+
+
+@dataclass(frozen=True)
+class Step:
+    values: Mapping = field(default_factory=dict)
+    document: object = None
+
+
+def resolve_path(document: object, selector: str) -> object:
+    """The value at a JSONPath: one value, a list when several match, None when none does."""
+    try:
+        found = mapping.compile_path(selector).find(document).values()
+    except Exception:  # an invalid path renders empty at run time, like an unknown field
+        return None
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else found
+
+
+def resolver(steps: Mapping[str, Step]):
+    def resolve(item: piping.Field) -> object:
+        step = steps.get(item.key)
+        if step is None:
+            return None
+        selector = item.selector
+        if selector.startswith("$"):
+            return resolve_path(step.document, selector)
+        return step.values.get(selector)
+
+    return resolve
+
+
+def run_context(steps: Mapping[str, Step], now: datetime | None = None) -> dict:
+    context: dict = {"ch": resolver(steps)}
+    if now is not None:
+        context["now"] = now
+    return context
+
+
+def render_value(value: object, context: Mapping) -> object:
+    """Every string in a JSON-like config rendered as piped text (plain text, no escaping)."""
+    if isinstance(value, str):
+        return piping.render(value, context, escape_html=False) if "{" in value else value
+    if isinstance(value, Mapping):
+        return {key: render_value(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_value(item, context) for item in value]
+    return value
+
+
+def availability(known: Mapping[str, set[str]]) -> dict:
+    """What `piping.unknown_fields` accepts: ch fields of known steps (a known name, or any
+    valid JSONPath), and dates."""
+
+    def known_ch(item: piping.Field) -> bool:
+        names = known.get(item.key)
+        if names is None:
+            return False
+        selector = item.selector
+        if selector.startswith("$"):
+            try:
+                mapping.compile_path(selector)
+            except ValueError:
+                return False
+            return True
+        return selector in names
+
+    return {"ch": known_ch, "date": None}
+
+
+def unknown(text: str, known: Mapping[str, set[str]]) -> list[str]:
+    """The raw piped fields of `text` that will render empty (or are malformed)."""
+    return [item.raw for item in piping.unknown_fields(text, availability(known))]
+
+
+def field_token(step_id: str, name: str) -> str:
+    return f"~{{ch://{step_id}/{name}}}"

@@ -1,0 +1,208 @@
+"""The events and tasks a workflow can use. Integrations register more of both.
+
+An **event type** says how a workflow starts: its configuration (defaults, validation, the
+editor template), whether it has an inbound trigger endpoint, the fields it offers to
+conditions and piped text, and how it deduplicates deliveries. A **task type** says what a
+step does: its configuration, its validation, the fields of its output (which later tasks
+can pipe as `~{ch://<task id>/<field>}`), `run(context) -> output` and `dry_run(context)`.
+
+To add one (e.g. in closeloop/integrations/salesforce/workflow.py), subclass and register
+it when the app is ready:
+
+    class SalesforceTask(TaskType):
+        key = "salesforce"
+        label = "Salesforce"
+        atomic = False           # calls a remote API: run() outside the database transaction
+        ...
+
+    registry.register_task(SalesforceTask())
+
+Task failures: raise `TaskFailed` (or closeloop.jobs.registry.PermanentError, or any
+ValueError) for a failure that will not go away by itself: the task fails at once. Any other
+exception, or `RetryLater`, is transient: the task is retried with backoff for up to 24 hours
+and shows as "retrying" meanwhile. A non-atomic task must make its side effect idempotent
+with `context.idempotency_key` (the same for every attempt of this task in this run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from closeloop.jobs.registry import PermanentError, RetryLater
+
+__all__ = [
+    "DryRun",
+    "EventType",
+    "OfferedField",
+    "PermanentError",
+    "RetryLater",
+    "TaskContext",
+    "TaskFailed",
+    "TaskType",
+    "event_type",
+    "event_types",
+    "register_event",
+    "register_task",
+    "task_type",
+    "task_types",
+]
+
+
+class TaskFailed(PermanentError):
+    """The task cannot succeed with this input; the message is shown in workflow reporting."""
+
+
+@dataclass(frozen=True)
+class OfferedField:
+    """A value an event or a task offers to conditions and piped text."""
+
+    name: str
+    type: str = "String"  # String, Number or Boolean
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+@dataclass
+class TaskContext:
+    """What a task's run() and dry_run() receive."""
+
+    organization: Any
+    workflow: Any
+    task: Mapping  # {"id", "type", "name", "config"} as saved
+    config: dict  # the config with every piped text rendered
+    owner: Any = None  # the account the workflow runs as (its creator)
+    run: Any = None  # the WorkflowRun; None in a dry run
+    idempotency_key: str = ""  # stable across attempts of this task in this run
+    attempt: int = 1
+    dry: bool = False
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a task would do: a sentence, and an output shaped like the real one."""
+
+    summary: str
+    output: dict = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+class EventType:
+    key: str = ""
+    label: str = ""
+    description: str = ""
+    inbound: bool = False  # has a trigger endpoint that receives deliveries
+    trigger_url_name: str = ""  # URL name taking the workflow's trigger token
+    needs_survey: bool = False
+    dedup: str = ""  # how deliveries are deduplicated, in words
+    editor_template: str = ""
+
+    def default_config(self) -> dict:
+        return {}
+
+    def clean_config(self, config: Mapping) -> dict:
+        """The config as stored (defaults filled, blanks dropped)."""
+        return dict(config)
+
+    def validate_config(self, config: Mapping, *, organization, survey) -> list[str]:
+        return []
+
+    def fields(self, config: Mapping, *, survey=None) -> list[OfferedField]:
+        """The fields the event offers to conditions and piped text."""
+        return []
+
+    def remap(self, payload_text: str, config: Mapping) -> dict | None:
+        """Fields computed again from the stored payload (retry from the start after the
+        mapping was fixed); None keeps the fields stored when the event arrived."""
+        return None
+
+    def config_from_form(self, data, previous: Mapping) -> dict:
+        return dict(previous)
+
+
+class TaskType:
+    key: str = ""
+    label: str = ""
+    description: str = ""
+    atomic: bool = True  # run() in the transaction that records the task's completion
+    editor_template: str = ""
+
+    def default_config(self) -> dict:
+        return {}
+
+    def clean_config(self, config: Mapping) -> dict:
+        return dict(config)
+
+    def validate(self, config: Mapping, *, organization) -> list[str]:
+        """Problems that stop the workflow from being saved."""
+        return []
+
+    def text_values(self, config: Mapping) -> list[tuple[str, str]]:
+        """(label, text) of every field that takes piped text, for save-time checks."""
+        found: list[tuple[str, str]] = []
+
+        def visit(value: object, label: str) -> None:
+            if isinstance(value, str):
+                found.append((label, value))
+            elif isinstance(value, Mapping):
+                for key, item in value.items():
+                    visit(item, f"{label}.{key}" if label else str(key))
+            elif isinstance(value, list):
+                for index, item in enumerate(value, start=1):
+                    visit(item, f"{label} {index}")
+
+        visit(config, "")
+        return found
+
+    def outputs(self, config: Mapping) -> list[OfferedField]:
+        return []
+
+    def run(self, context: TaskContext) -> dict:
+        raise NotImplementedError
+
+    def dry_run(self, context: TaskContext) -> DryRun:
+        return DryRun(f"Would run {self.label}.", {})
+
+    def config_from_form(self, data, previous: Mapping) -> dict:
+        return dict(previous)
+
+    def editor_context(self, config: Mapping, *, organization) -> dict:
+        return {}
+
+
+_events: dict[str, EventType] = {}
+_tasks: dict[str, TaskType] = {}
+
+
+def register_event(event: EventType) -> EventType:
+    if not event.key:
+        raise ValueError("An event type needs a key.")
+    _events[event.key] = event
+    return event
+
+
+def register_task(task: TaskType) -> TaskType:
+    if not task.key:
+        raise ValueError("A task type needs a key.")
+    _tasks[task.key] = task
+    return task
+
+
+def event_type(key: str) -> EventType | None:
+    return _events.get(key)
+
+
+def task_type(key: str) -> TaskType | None:
+    return _tasks.get(key)
+
+
+def event_types() -> list[EventType]:
+    return list(_events.values())
+
+
+def task_types() -> list[TaskType]:
+    return list(_tasks.values())
