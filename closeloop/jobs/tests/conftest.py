@@ -59,13 +59,16 @@ class WorkerProcess:
     def output(self) -> str:
         return self.stdout_path.read_text() + self.stderr_path.read_text()
 
-    def wait_until_started(self, timeout: float = 20.0) -> None:
-        wait_for(
-            lambda: "started on" in self.stdout_path.read_text() or self.process.poll() is not None,
-            timeout,
-            what="the worker to start",
-        )
-        assert self.process.poll() is None, self.output()
+    def wait_until_started(self, timeout: float = 30.0) -> None:
+        self.wait_while_running(lambda: "started on" in self.stdout_path.read_text(), timeout)
+
+    def wait_while_running(self, condition, timeout: float = 30.0) -> None:
+        """Wait for condition(); fail at once, with the worker's output, if the worker exits."""
+        try:
+            wait_for(lambda: condition() or self.process.poll() is not None, timeout)
+        except AssertionError:
+            raise AssertionError(f"timed out; worker output:\n{self.output()}") from None
+        assert self.process.poll() is None, f"worker exited early:\n{self.output()}"
 
     def wait(self, timeout: float = 30.0) -> int:
         try:

@@ -22,7 +22,7 @@ def status_of(job: Job) -> str:
 def test_a_job_killed_mid_run_runs_again_and_takes_effect_once(worker_process, tmp_path):
     job = actions.enqueue("test.effect_then_sleep", {"marker_dir": str(tmp_path), "sleep": 60})
     first = worker_process("--batch", "1")
-    wait_for((tmp_path / f"started-{job.pk}-1").exists, what="the first attempt to start")
+    first.wait_while_running((tmp_path / f"started-{job.pk}-1").exists)
 
     first.send(signal.SIGKILL)
     first.wait()
@@ -46,7 +46,7 @@ def test_sigterm_finishes_the_current_batch_then_exits(worker_process, tmp_path)
     runs = tmp_path / "runs.log"
     jobs = [actions.enqueue("test.effect", {"log": str(runs), "sleep": 0.3}) for _ in range(5)]
     worker = worker_process("--batch", "3")
-    wait_for(lambda: runs.exists() and runs.read_text(), what="the first job to start")
+    worker.wait_while_running(lambda: runs.exists() and runs.read_text())
 
     worker.send(signal.SIGTERM)
     assert worker.wait() == 0, worker.output()
