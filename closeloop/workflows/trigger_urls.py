@@ -1,2 +1,10 @@
+"""Inbound trigger endpoints (/inbound/…): the events that arrive over HTTP."""
+
+from django.urls import path
+
+from closeloop.workflows import inbound
+
 app_name = "triggers"
-urlpatterns: list = []
+urlpatterns = [
+    path("json/<str:token>", inbound.json_event, name="json"),
+]

@@ -1,0 +1,153 @@
+"""Organization-scoped reads for workflows and workflow reporting.
+
+Every function takes the organization first; ids of another organization answer None, as
+unknown ids do, so that callers cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from closeloop.workflows.models import (
+    RunStatus,
+    TaskRun,
+    Workflow,
+    WorkflowRevision,
+    WorkflowRun,
+)
+
+RUNS_PAGE = 50
+MAX_SEARCH = 200
+
+
+# Workflows -----------------------------------------------------------------------------------
+
+
+def workflows_of(organization, *, survey=None) -> QuerySet[Workflow]:
+    workflows = Workflow.objects.filter(organization=organization).select_related("owner", "survey")
+    if survey is not None:
+        workflows = workflows.filter(survey=survey)
+    return workflows.order_by("-modified_at", "-id")
+
+
+def workflows_with_activity(organization, *, survey=None) -> list[Workflow]:
+    """Workflows with their last event time and run count (the list page)."""
+    return list(
+        workflows_of(organization, survey=survey).annotate(
+            last_event_at=Max("runs__created_at"), run_count=Count("runs")
+        )
+    )
+
+
+def workflow(organization, public_id: str) -> Workflow | None:
+    return workflows_of(organization).filter(public_id=public_id).first()
+
+
+def workflow_for_trigger(organization, token: str, event_type: str) -> Workflow | None:
+    """The workflow a trigger URL names, if it belongs to this organization."""
+    if not token:
+        return None
+    return (
+        Workflow.objects.select_related("survey")
+        .filter(organization=organization, trigger_token=token, event_type=event_type)
+        .first()
+    )
+
+
+def revisions_of(workflow: Workflow) -> QuerySet[WorkflowRevision]:
+    return workflow.revisions.select_related("author").order_by("-number")
+
+
+def revision(workflow: Workflow, number: int) -> WorkflowRevision | None:
+    return revisions_of(workflow).filter(number=number).first()
+
+
+def previous_revision(revision: WorkflowRevision) -> WorkflowRevision | None:
+    return (
+        WorkflowRevision.objects.filter(
+            workflow_id=revision.workflow_id, number__lt=revision.number
+        )
+        .order_by("-number")
+        .first()
+    )
+
+
+# Runs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    workflow: Workflow | None = None
+    status: str = ""
+    since: date | None = None
+    until: date | None = None
+    text: str = ""
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def runs(organization, filters: RunFilter | None = None) -> QuerySet[WorkflowRun]:
+    filters = filters or RunFilter()
+    found = WorkflowRun.objects.filter(organization=organization).select_related("workflow")
+    if filters.workflow is not None:
+        found = found.filter(workflow=filters.workflow)
+    if filters.status in RunStatus.values:
+        found = found.filter(status=filters.status)
+    if filters.since is not None:
+        found = found.filter(created_at__gte=_day_start(filters.since))
+    if filters.until is not None:
+        found = found.filter(created_at__lt=_day_start(filters.until + timedelta(days=1)))
+    text = filters.text.strip()[:MAX_SEARCH]
+    if text:
+        found = found.filter(payload__icontains=text)
+    return found.order_by("-created_at", "-id")
+
+
+def runs_page(organization, filters: RunFilter, *, before_id: int | None = None, limit=RUNS_PAGE):
+    """One page of runs, newest first (keyset on id), and the cursor of the next page."""
+    found = runs(organization, filters).defer("payload", "definition").order_by("-id")
+    if before_id is not None:
+        found = found.filter(id__lt=before_id)
+    rows = list(found[: limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
+def run(organization, public_id: str) -> WorkflowRun | None:
+    return (
+        WorkflowRun.objects.select_related("workflow", "retried_by")
+        .filter(organization=organization, public_id=public_id)
+        .first()
+    )
+
+
+def run_of_workflow(workflow: Workflow, public_id: str) -> WorkflowRun | None:
+    return (
+        WorkflowRun.objects.select_related("workflow")
+        .filter(organization_id=workflow.organization_id, workflow=workflow, public_id=public_id)
+        .first()
+    )
+
+
+def task_runs_of(run: WorkflowRun) -> list[TaskRun]:
+    """Every task attempt of the run, latest attempt (generation) first, in task order."""
+    return list(
+        TaskRun.objects.filter(organization_id=run.organization_id, run=run).order_by(
+            "-generation", "position"
+        )
+    )
+
+
+def status_counts(organization, workflow: Workflow | None = None) -> dict[str, int]:
+    found = WorkflowRun.objects.filter(organization=organization)
+    if workflow is not None:
+        found = found.filter(workflow=workflow)
+    counts = dict(found.values_list("status").annotate(count=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in RunStatus.values}
