@@ -255,7 +255,7 @@ class XmDirectoryTask(TaskType):
             fields, embedded = self._values(context.config)
             values = clean_text_fields(fields)
             clean_embedded_data(embedded)
-        except ValueError as error:
+        except (ValueError, TaskFailed) as error:
             return DryRun(f"Would fail: {error}", {}, (str(error),))
         found = dedup.lookups(
             directory.dedup_rules, values, embedded, directory.default_phone_region
