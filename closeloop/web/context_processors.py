@@ -1,7 +1,7 @@
 from django.conf import settings
 
 NAVIGATION = [
-    ("surveys", "Surveys", "web:surveys"),
+    ("surveys", "Surveys", "surveys:list"),
     ("directory", "Directory", "directory:contacts"),
     ("workflows", "Workflows", "web:workflows"),
     ("distributions", "Distributions", "web:distributions"),

@@ -2,7 +2,7 @@
 
 SECTIONS = {
     "surveys": {
-        "url_name": "web:surveys",
+        "url_name": "surveys:list",
         "title": "Surveys",
         "qualtrics": "Projects",
         "summary": "Build surveys, publish them and read the responses.",
