@@ -1,7 +1,7 @@
 from django.urls import reverse
 
 SECTIONS = [
-    "web:surveys",
+    "surveys:list",
     "directory:contacts",
     "web:workflows",
     "web:distributions",
