@@ -2,8 +2,9 @@
 
 - surveys.response_finished {response, survey, finished}: enqueued once per response when it
   is recorded (finished by the respondent, or closed as partial with finished=false). This is
-  the "survey response" event's entry point for the workflow engine: it registers its own
-  reaction by replacing this no-op handler's body (or by listening for the same kind).
+  the "survey response" event: the handler starts the survey's workflows through
+  closeloop.workflows.actions.survey_response_finished (when the workflows app is installed),
+  in the job's transaction.
 - surveys.close_partial_responses (recurring, every 15 minutes): records as partial every
   response idle for longer than its survey's partial_close_hours (default one week).
 - surveys.export_responses {export}: builds the zip of a response export (CSV or JSON).
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+
+from django.apps import apps
 
 from closeloop.jobs.registry import PermanentError, job_handler
 from closeloop.jobs.schedule import recurring
@@ -26,6 +29,10 @@ def response_finished(payload: dict, job) -> None:
     response = queries.jobs_response(payload.get("response", ""))
     if response is None:
         raise PermanentError(f"Response {payload.get('response')!r} no longer exists.")
+    if apps.is_installed("closeloop.workflows"):
+        from closeloop.workflows.actions import survey_response_finished
+
+        survey_response_finished(response)
     log.info("survey response event for %s (finished=%s)", response.public_id, response.finished)
 
 

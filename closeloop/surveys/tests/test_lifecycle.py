@@ -149,7 +149,11 @@ def test_partial_close_is_a_recurring_job(survey_a):
     assert response.status == "partial"
 
 
-def test_response_finished_job_runs_once_per_response(survey_a, contact_a):
+def test_response_finished_job_runs_once_per_response(survey_a, contact_a, monkeypatch):
+    from closeloop.workflows import actions as workflow_actions
+
+    started = []
+    monkeypatch.setattr(workflow_actions, "survey_response_finished", started.append)
     response = answer_all(survey_a, contact_a)
     assert response.finished
     assert handler_for("surveys.response_finished") is not None
@@ -157,6 +161,7 @@ def test_response_finished_job_runs_once_per_response(survey_a, contact_a):
     Worker().run_once()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
+    assert [r.public_id for r in started] == [response.public_id]  # the survey response event
     # Recording again (it cannot happen, but the key guarantees it) adds nothing.
     actions._record(response, timezone.now(), finished=True)
     assert Job.objects.filter(kind="surveys.response_finished").count() == 1
