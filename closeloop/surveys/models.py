@@ -158,7 +158,7 @@ class Response(models.Model):
         max_length=32, unique=True, default=new_response_id, editable=False
     )
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
-    version = models.ForeignKey(SurveyVersion, on_delete=models.PROTECT, related_name="+")
+    version = models.ForeignKey(SurveyVersion, on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey(
         "directory.Contact",
         on_delete=models.SET_NULL,

@@ -217,3 +217,11 @@ def test_export_job_builds_a_zip(survey_a, contact_a, org_a):
     assert len(read_csv(text)) == 3
     with pytest.raises(ValueError):
         actions.request_export(survey_a, format="xlsx")
+
+
+def test_deleting_a_survey_deletes_its_versions_links_and_responses(survey_a, contact_a):
+    answer_all(survey_a, contact_a)
+    actions.request_export(survey_a)
+    actions.delete_survey(survey_a)
+    assert Response.objects.count() == 0
+    assert not type(survey_a).objects.filter(pk=survey_a.pk).exists()
