@@ -13,7 +13,9 @@ from closeloop.jobs.models import Job, JobStatus
 from closeloop.jobs.testing_handlers import effects_of
 from closeloop.jobs.worker import Worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Each test's transaction wraps the worker's own, which become savepoints: the outcomes are the
+# same. Tests that need real commits (on-commit callbacks, other processes) say so.
+pytestmark = pytest.mark.django_db
 
 
 def run(job: Job) -> Job:
@@ -194,6 +196,7 @@ def test_the_heartbeat_extends_the_lease_of_running_jobs():
     assert 1 < seconds_until(job.lease_expires_at) <= 2  # the handler's own 2 s lease
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_job_that_never_queries_costs_no_savepoint():
     noop = actions.enqueue("test.noop")
     effect = actions.enqueue("test.effect", run_after=timezone.now() + timedelta(minutes=1))
@@ -208,6 +211,7 @@ def test_a_job_that_never_queries_costs_no_savepoint():
     assert [query for query in queries if query["sql"].startswith("SAVEPOINT")]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_on_commit_callbacks_of_a_failed_job_are_dropped(tmp_path):
     ok = actions.enqueue("test.on_commit", {"marker": str(tmp_path / "ok")})
     failing = actions.enqueue("test.on_commit", {"marker": str(tmp_path / "failing"), "fail": True})
