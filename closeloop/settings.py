@@ -178,7 +178,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# The job ledger (closeloop.jobs): see docs/operations.md.
+# The job ledger (closeloop.jobs): see docs/jobs.md.
 CLOSELOOP_JOB_LEASE_SECONDS = 60
 CLOSELOOP_JOB_RETRY_HORIZON_SECONDS = 24 * 60 * 60
 CLOSELOOP_JOB_RETENTION_DAYS = 14
