@@ -16,7 +16,7 @@ WINDOW_SECONDS = 60
 
 
 def limit_per_minute() -> int:
-    return getattr(settings, "CLOSELOOP_SURVEY_RATE_LIMIT", 120)
+    return getattr(settings, "CLOSELOOP_SURVEY_RATE_LIMIT", 600)
 
 
 def client_address(request) -> str:
