@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower, Trim
@@ -649,12 +649,46 @@ def upsert_contacts_bulk(
                     dirty[contact.pk] = contact
                 remember(contact)
             outcomes[position] = ("updated" if changed else "skipped", contact, "")
-        Contact.objects.bulk_create(new, batch_size=1000)
+        _insert_contacts(new)
         if dirty:
             Contact.objects.bulk_update(list(dirty.values()), CONTACT_UPDATE_FIELDS, batch_size=500)
         if mailing_list is not None:
             _add_many_to_list(mailing_list, [c for _o, c, _r in outcomes if c is not None])
     return outcomes
+
+
+def _insert_contacts(contacts: list[Contact]) -> None:
+    """bulk_create, or on PostgreSQL a COPY with ids drawn from the sequence first (several
+    times faster for import chunks; the rows and their ids are the same)."""
+    if not contacts:
+        return
+    if connection.vendor != "postgresql":
+        Contact.objects.bulk_create(contacts, batch_size=1000)
+        return
+    table = Contact._meta.db_table
+    fields = Contact._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(contacts)],
+        )
+        for contact, (pk,) in zip(contacts, cursor.fetchall(), strict=True):
+            contact.pk = pk
+        # Plain values go as they are; only JSON needs the field's adapter.
+        json_fields = [field for field in fields if field.get_internal_type() == "JSONField"]
+        attnames = [field.attname for field in fields]
+        copy_sql = f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
+            for contact in contacts:
+                row = [getattr(contact, attname) for attname in attnames]
+                for field in json_fields:
+                    position = attnames.index(field.attname)
+                    row[position] = field.get_db_prep_save(row[position], connection)
+                copy.write_row(row)
+    for contact in contacts:
+        contact._state.adding = False
+        contact._state.db = "default"
 
 
 def _add_many_to_list(mailing_list: MailingList, contacts: list[Contact]) -> int:

@@ -269,3 +269,27 @@ def test_merge_keeps_every_old_key_and_takes_every_non_empty_new_value(existing,
 
 def test_standard_fields_list():
     assert dedup.STANDARD_FIELDS == ("firstName", "lastName", "email", "phone", "extRef")
+
+
+def _slow_normal_form(text):
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        checked = validate_email(text, check_deliverability=False, test_environment=True)
+    except EmailNotValidError:
+        return None
+    return checked.normalized.casefold()
+
+
+@given(st.one_of(st.emails(), st.from_regex(dedup._PLAIN_EMAIL, fullmatch=True)))
+def test_the_fast_path_for_plain_addresses_agrees_with_email_validator(text):
+    fast = dedup._plain_email(text)
+    if fast is not None:
+        assert fast == _slow_normal_form(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["a@b.onion", "a@x.localhost", "a@x.invalid", "a" * 65 + "@example.com", "a@b.c0"]
+)
+def test_the_fast_path_leaves_doubtful_addresses_to_email_validator(text):
+    assert dedup._plain_email(text) is None

@@ -1,0 +1,266 @@
+"""XM Directory at scale: CSV import of N contacts next to a raw COPY, then dedup matching and
+search latencies with N contacts in the directory.
+
+    .venv/bin/python bench/directory.py [--contacts 1000000] [--samples 2000] [--chunk 1000]
+
+DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_directory
+(created if missing; the directory's tables are emptied first). A SQLite URL works too, with
+no COPY baseline (copy_rows_per_s=0).
+
+- import: the same code path as the Import page and `closeloop import-contacts` (chunked bulk
+  upsert under the dedup rules [["extRef"], ["email"]], progress committed per chunk);
+- baseline: PostgreSQL COPY of the same CSV into an unlogged table of text columns, the
+  cheapest way to get those rows into the database;
+- match: the dedup lookups of one incoming contact (what upsert_contact runs before writing),
+  for existing people (by extRef or by email) and for new ones (every rule misses);
+- search: the contacts page's search box (exact email, phone, name/extRef prefix) and the API's
+  search filter, first page of 50.
+
+The last line is machine-readable:
+contacts_per_s=… copy_rows_per_s=… ratio=… match_p99_ms=… search_p99_ms=…
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_directory"
+FIRST = ["Jane", "John", "Émile", "Aiko", "Carlos", "Fatima", "Liam", "Mia", "Noah", "Olga"]
+LAST = ["Doe", "Smith", "Zola", "Tanaka", "García", "Khan", "Murphy", "Rossi", "Brown", "Ivanova"]
+HEADER = ["First Name", "Last Name", "Email", "Phone", "External Data Reference", "Store", "Tier"]
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=2_000)
+    parser.add_argument("--chunk", type=int, default=1_000)
+    return parser.parse_args()
+
+
+def ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    maintenance = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+
+
+def set_up_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closeloop.settings")
+    sys.path.insert(0, str(REPO_ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def person(n: int) -> list[str]:
+    first, last = FIRST[n % len(FIRST)], LAST[(n // 10) % len(LAST)]
+    return [
+        first,
+        last,
+        f"{first.lower()}.{last.lower()}.{n}@example.com",
+        f"+1415{2000000 + n % 8000000:07d}",
+        f"user_{n}",
+        f"Store {n % 300}",
+        ("Gold", "Silver", "Bronze")[n % 3],
+    ]
+
+
+def write_csv(path: Path, count: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for n in range(count):
+            writer.writerow(person(n))
+
+
+def fresh_directory():
+    from closeloop.accounts.models import Organization
+    from closeloop.directory.models import Contact, ContactImport, Directory
+
+    organization, _ = Organization.objects.get_or_create(
+        brand_id="bench-directory", defaults={"name": "Bench directory"}
+    )
+    ContactImport.objects.filter(organization=organization).delete()
+    Contact.objects.filter(organization=organization).delete()
+    Directory.objects.filter(organization=organization).delete()
+    return Directory.objects.create(organization=organization, name="Bench", is_default=True)
+
+
+def run_import(directory, path: Path, chunk: int) -> float:
+    from django.core.files import File
+    from django.db import connection
+
+    from closeloop.directory import imports
+    from closeloop.directory.models import ContactImport
+
+    with path.open("rb") as handle:
+        contact_import = ContactImport(
+            organization_id=directory.organization_id, directory=directory, original_name="bench"
+        )
+        contact_import.file.save("bench.csv", File(handle), save=False)
+    contact_import.save()
+    last = [time.perf_counter()]
+
+    def progress(current) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 10:
+            last[0] = now
+            print(f"  … {current.processed_rows} of {current.total_rows} rows", flush=True)
+
+    started = time.perf_counter()
+    imports.run_import(contact_import, progress=progress, chunk_rows=chunk)
+    elapsed = time.perf_counter() - started
+    contact_import.file.delete(save=False)
+    print(
+        f"import: {contact_import.created_count} created, {contact_import.updated_count} "
+        f"updated, {contact_import.rejected_count} rejected in {elapsed:.1f} s"
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE directory_contact")
+    return contact_import.created_count / elapsed
+
+
+def copy_baseline(path: Path) -> float:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    columns = ", ".join(f"c{n} text" for n in range(len(HEADER)))
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy_baseline")
+        cursor.execute(f"CREATE UNLOGGED TABLE bench_copy_baseline ({columns})")
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            copy_sql = "COPY bench_copy_baseline FROM STDIN WITH (FORMAT csv, HEADER true)"
+            with cursor.cursor.copy(copy_sql) as copy:
+                while data := handle.read(1 << 20):
+                    copy.write(data)
+        elapsed = time.perf_counter() - started
+        cursor.execute("SELECT count(*) FROM bench_copy_baseline")
+        rows = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE bench_copy_baseline")
+    print(f"COPY baseline: {rows} rows in {elapsed:.2f} s")
+    return rows / elapsed
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def bench_match(directory, count: int, samples: int) -> tuple[float, float]:
+    from closeloop.directory import actions, dedup
+
+    rng = random.Random(7)
+    timings = []
+    for index in range(samples):
+        n = rng.randrange(count)
+        first, _last, email, _phone, ext_ref, _store, _tier = person(n)
+        kind = index % 3
+        if kind == 0:  # existing, by extRef
+            fields = {"extRef": ext_ref, "email": email}
+        elif kind == 1:  # existing, by email (no extRef given)
+            fields = {"email": email.upper(), "firstName": first}
+        else:  # a new person: every rule misses
+            fields = {"extRef": f"new_{n}", "email": f"new.{n}@example.org"}
+        started = time.perf_counter()
+        found = None
+        for lookup in dedup.lookups(directory.dedup_rules, fields, {}, "US"):
+            found = actions.find_duplicate(directory, lookup)
+            if found is not None:
+                break
+        timings.append(time.perf_counter() - started)
+        assert (found is None) == (kind == 2), (fields, found)
+    return percentiles(timings)
+
+
+def bench_search(directory, count: int, samples: int) -> tuple[float, float]:
+    from closeloop.directory import queries, search
+
+    rng = random.Random(11)
+    timings = []
+    for index in range(samples):
+        n = rng.randrange(count)
+        first, last, email, phone, ext_ref, _store, _tier = person(n)
+        kind = index % 5
+        started = time.perf_counter()
+        if kind == 4:  # the API filter Segment sends
+            condition = search.to_condition(
+                {
+                    "conjunction": "and",
+                    "filters": [
+                        {"filterType": "extRef", "comparison": "eq", "value": ext_ref},
+                        {"filterType": "email", "comparison": "eq", "value": email},
+                    ],
+                }
+            )
+            rows, _ = queries.filtered_contacts(
+                directory.organization, directory, condition, limit=50
+            )
+        else:
+            term = [email, phone, f"{first} {last[:2]}", f"user_{n}"][kind]
+            rows, _ = queries.contacts_page(
+                directory.organization, directory, search=term, limit=50
+            )
+        timings.append(time.perf_counter() - started)
+        assert rows, (kind, n)
+    return percentiles(timings)
+
+
+def main() -> None:
+    arguments = parse_arguments()
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if url.startswith("postgres"):
+        ensure_postgres_database(url)
+    set_up_django(url)
+    from django.db import connection
+
+    directory = fresh_directory()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "contacts.csv"
+        started = time.perf_counter()
+        write_csv(path, arguments.contacts)
+        size = path.stat().st_size / 1e6
+        print(
+            f"{connection.vendor}: wrote {arguments.contacts} contacts ({size:.0f} MB) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        copy_rows_per_s = copy_baseline(path)
+        contacts_per_s = run_import(directory, path, arguments.chunk)
+    match_p50, match_p99 = bench_match(directory, arguments.contacts, arguments.samples)
+    print(f"match at {arguments.contacts}: p50 {match_p50:.2f} ms, p99 {match_p99:.2f} ms")
+    search_p50, search_p99 = bench_search(directory, arguments.contacts, arguments.samples)
+    print(f"search at {arguments.contacts}: p50 {search_p50:.2f} ms, p99 {search_p99:.2f} ms")
+    ratio = contacts_per_s / copy_rows_per_s if copy_rows_per_s else 0.0
+    print(
+        f"contacts_per_s={contacts_per_s:.0f} copy_rows_per_s={copy_rows_per_s:.0f} "
+        f"ratio={ratio:.3f} match_p99_ms={match_p99:.2f} search_p99_ms={search_p99:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
