@@ -34,6 +34,15 @@ def workflows_of(organization, *, survey=None) -> QuerySet[Workflow]:
     return workflows.order_by("-modified_at", "-id")
 
 
+def workflow_choices(organization) -> list[tuple[str, str]]:
+    """(public id, name) of every workflow, by name: the reporting filter's options."""
+    return list(
+        Workflow.objects.filter(organization=organization)
+        .order_by("name", "id")
+        .values_list("public_id", "name")
+    )
+
+
 def workflows_with_activity(organization, *, survey=None) -> list[Workflow]:
     """Workflows with their last event time and run count (the list page)."""
     return list(

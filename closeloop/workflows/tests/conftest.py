@@ -66,3 +66,14 @@ def token_a(org_a) -> str:
 @pytest.fixture
 def token_b(org_b) -> str:
     return accounts_actions.create_api_token(*org_b, "tests")[1]
+
+
+@pytest.fixture
+def workflows_urls(settings):
+    settings.ROOT_URLCONF = "closeloop.workflows.tests.urls"
+
+
+@pytest.fixture
+def client_a(client, org_a, workflows_urls):
+    client.force_login(org_a[1])
+    return client
