@@ -159,7 +159,7 @@ def link_by_token(token: str) -> SurveyLink | None:
 
 
 def response_of_link(link: SurveyLink) -> Response | None:
-    return Response.objects.select_related("version").filter(link=link).first()
+    return Response.objects.select_related("version", "contact").filter(link=link).first()
 
 
 def anonymous_response(survey: Survey, public_id: str) -> Response | None:

@@ -156,3 +156,10 @@ def test_v3_export_isolation(client, token_a, token_b, survey_a, contact_a):
     assert_envelope_error(call(client, "get", f"{base}/{started['progressId']}", token_b), 404)
     assert_envelope_error(call(client, "get", f"{base}/{progress['fileId']}/file", token_b), 404)
     assert_envelope_error(client.get(f"{base}/{progress['fileId']}/file"), 401)
+
+
+def test_openapi_documents_the_survey_endpoints(client):
+    v1 = client.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/surveys", "/api/v1/surveys/{survey_id}/publish"} <= set(v1["paths"])
+    v3 = client.get("/API/v3/openapi.json").json()
+    assert "/API/v3/surveys/{surveyId}/export-responses/{fileId}/file" in v3["paths"]
