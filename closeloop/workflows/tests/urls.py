@@ -8,6 +8,22 @@ the project routes to them itself. Pending outside this app (see docs/workflows.
 
 from django.urls import include, path
 
+from closeloop.api.auth import TOKEN_AUTH
+from closeloop.api.problems import ProblemAPI
+from closeloop.api.v1 import api as v1_api
 from closeloop.urls import urlpatterns as project_urlpatterns
+from closeloop.workflows.api import router
 
-urlpatterns = [path("workflows/", include("closeloop.workflows.urls")), *project_urlpatterns]
+MOUNTED = any(mounted is router for _prefix, mounted in v1_api._routers)
+
+urlpatterns = [path("workflows/", include("closeloop.workflows.urls"))]
+if not MOUNTED:
+    test_api = ProblemAPI(
+        title="workflows tests",
+        version="1-test",
+        urls_namespace="api-v1-workflows-tests",
+        auth=TOKEN_AUTH,
+    )
+    test_api.add_router("/workflows", router)
+    urlpatterns.append(path("api/v1/", test_api.urls))
+urlpatterns += project_urlpatterns
