@@ -3,6 +3,7 @@
 from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.problems import ProblemAPI
 from closeloop.api.users import v1_router as users_router
+from closeloop.surveys.api import router as surveys_router
 
 api = ProblemAPI(
     title="Closeloop API",
@@ -12,3 +13,4 @@ api = ProblemAPI(
     auth=TOKEN_AUTH,
 )
 api.add_router("", users_router)
+api.add_router("", surveys_router)

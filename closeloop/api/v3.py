@@ -3,6 +3,7 @@
 from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.qualtrics import QualtricsAPI
 from closeloop.api.users import v3_router as users_router
+from closeloop.surveys.api_v3 import router as surveys_v3_router
 
 api = QualtricsAPI(
     title="Closeloop Qualtrics-compatible API",
@@ -12,3 +13,4 @@ api = QualtricsAPI(
     auth=TOKEN_AUTH,
 )
 api.add_router("", users_router)
+api.add_router("", surveys_v3_router)
