@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "closeloop.directory",
     "closeloop.surveys",
     "closeloop.workflows",
+    "closeloop.distributions",
     "closeloop.outbox",
     "closeloop.api",
 ]

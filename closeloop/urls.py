@@ -13,6 +13,8 @@ urlpatterns = [
     path("jfe/", include("closeloop.surveys.respondent_urls")),
     path("workflows/", include("closeloop.workflows.urls")),
     path("inbound/", include("closeloop.workflows.trigger_urls")),
+    path("distributions/", include("closeloop.distributions.urls")),
+    path("t/", include("closeloop.distributions.public_urls")),
     path("API/v3/", api_v3.urls),
     path("api/v1/", api_v1.urls),
 ]
