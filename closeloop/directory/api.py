@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from ninja import Router, Schema
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from closeloop.api import qualtrics
 from closeloop.api.auth import token_of
-from closeloop.api.errors import InvalidRequest, MalformedBody, NotFound
+from closeloop.api.errors import ApiError, InvalidRequest, MalformedBody, NotFound
 from closeloop.directory import actions, queries, search
 from closeloop.directory.dedup import STANDARD_FIELDS, InvalidValue
 from closeloop.directory.models import Contact, Directory, MailingList, Transaction
@@ -24,7 +25,7 @@ from closeloop.directory.models import Contact, Directory, MailingList, Transact
 router = Router(tags=["XM Directory"])
 
 Scalar = str | int | float | bool | None
-Text = Annotated[str | int | float | None, Field(union_mode="left_to_right")]
+Text = Annotated[StrictStr | StrictInt | StrictFloat | None, Field(union_mode="left_to_right")]
 
 
 class StrictSchema(Schema):
@@ -124,7 +125,7 @@ def _paging(request) -> tuple[int, int]:
 
 
 def _fields(body: ContactIn) -> tuple[dict, dict | None]:
-    data = body.dict(exclude_unset=True)
+    data = body.model_dump(exclude_unset=True)
     embedded = data.pop("embeddedData", None)
     return data, embedded
 
@@ -400,9 +401,16 @@ def remove_mailing_list_contact(request, directoryId: str, mailingListId: str, c
 MAX_TRANSACTIONS_PER_REQUEST = 1000
 
 
+class PayloadTooLarge(ApiError):
+    status, code = 413, "REQ_05"
+    default_message = "The request body is too large; send fewer transactions a request."
+
+
 def _json_object(request) -> dict:
     try:
         body = json.loads(request.body or b"null")
+    except RequestDataTooBig:
+        raise PayloadTooLarge() from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedBody() from None
     if not isinstance(body, dict):

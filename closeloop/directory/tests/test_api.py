@@ -271,6 +271,8 @@ def test_bad_filters_are_400(api, base, people, spec):
         (json.dumps({"embeddedData": {"n": "x" * 1025}}), "REQ_01"),
         (json.dumps({"embeddedData": {"nested": {"a": 1}}}), "REQ_01"),
         (json.dumps({"unsubscribed": "perhaps"}), "REQ_01"),
+        (json.dumps({"firstName": True}), "REQ_01"),
+        (json.dumps({"extRef": ["a"]}), "REQ_01"),
         (json.dumps(["a list"]), "REQ_01"),
     ],
 )
@@ -409,6 +411,21 @@ def test_bad_transactions_are_reported_and_good_ones_land(api, base, directory, 
 @pytest.mark.parametrize("raw", ["{", "[]", "{}", '"x"'])
 def test_bad_transaction_bodies_are_400(api, base, raw):
     error(api.call("post", f"{base}/transactions", raw=raw), 400)
+
+
+def test_a_too_large_transaction_body_is_413(api, base, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"a": {"contactId": "CID_x", "transactionDate": "2026-01-01", "data": {"k": "x" * 999}}}
+    error(api.call("post", f"{base}/transactions", body), 413, "REQ_05")
+    assert not Transaction.objects.exists()
+
+
+def test_numbers_are_accepted_as_text(api, base):
+    contact_id = ok(api.call("post", f"{base}/contacts", {"extRef": 48213, "phone": 4155550123}))[
+        "id"
+    ]
+    got = ok(api.call("get", f"{base}/contacts/{contact_id}"))
+    assert (got["extRef"], got["phone"]) == ("48213", "4155550123")
 
 
 def test_transaction_batches(api, base, directory):
