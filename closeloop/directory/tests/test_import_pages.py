@@ -118,3 +118,17 @@ def test_import_contacts_command_errors(directory, tmp_path):
     path.write_text("")
     with pytest.raises(CommandError, match="empty"):
         call_command("import-contacts", str(path), directory=directory.public_id)
+
+
+def test_a_worker_runs_the_queued_import(directory):
+    from closeloop.jobs import registry
+    from closeloop.jobs.models import JobStatus
+    from closeloop.jobs.worker import Worker
+
+    registry.autodiscover()
+    contact_import = actions.start_import(directory, SimpleUploadedFile("x.csv", CSV.encode()))
+    Worker().run_once()
+    contact_import.refresh_from_db()
+    assert contact_import.status == ImportStatus.FINISHED
+    assert (contact_import.created_count, contact_import.rejected_count) == (1, 1)
+    assert Job.objects.get(pk=contact_import.job_id).status == JobStatus.SUCCEEDED
