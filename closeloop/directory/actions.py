@@ -584,12 +584,13 @@ def upsert_contacts_bulk(
         current_keys: dict[int, set[str]] = {}
         rank: dict[int, tuple[int, int]] = {}
 
-        def remember(contact: Contact) -> None:
-            view_fields = contact_values(contact)
-            keys = {
-                lookup.key
-                for lookup in dedup.lookups(rules, view_fields, contact.embedded_data, region)
-            }
+        def remember(contact: Contact, keys: set[str] | None = None) -> None:
+            if keys is None:
+                view_fields = contact_values(contact)
+                keys = {
+                    lookup.key
+                    for lookup in dedup.lookups(rules, view_fields, contact.embedded_data, region)
+                }
             current_keys[id(contact)] = keys
             if id(contact) not in rank:
                 rank[id(contact)] = (0, contact.pk) if contact.pk else (1, len(rank))
@@ -631,7 +632,8 @@ def upsert_contacts_bulk(
                 if unsubscribe:
                     contact.unsubscribed, contact.unsubscribed_at = True, now
                 new.append(contact)
-                remember(contact)
+                # A new contact has exactly the row's values: its keys are the row's lookups.
+                remember(contact, {lookup.key for lookup in found[position]})
                 outcomes[position] = ("created", contact, "")
                 continue
             changes = dedup.merge_fields(contact_values(contact), values)

@@ -455,3 +455,10 @@ def test_transaction_batches(api, base, directory):
     )
     error(api.call("get", f"{base}/transactionbatches/BT_nope"), 404)
     error(api.call("get", f"{base}/transactions/CTR_nope"), 404)
+
+
+def test_openapi_lists_the_directory_endpoints(client, directory):
+    schema = client.get("/API/v3/openapi.json").json()
+    paths = schema["paths"]
+    assert "/API/v3/directories/{directoryId}/contacts/search" in paths
+    assert "post" in paths["/API/v3/directories/{directoryId}/transactions"]
