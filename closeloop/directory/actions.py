@@ -769,3 +769,26 @@ def start_import(
         contact_import.job_id = job.pk
         contact_import.save(update_fields=["job_id"])
     return contact_import
+
+
+def upsert_contact_transaction(
+    directory: Directory,
+    fields: Mapping,
+    embedded_data: Mapping | None,
+    date: str | datetime,
+    data: Mapping | None,
+    *,
+    mailing_list: MailingList | None = None,
+    actor=None,
+) -> tuple[Contact, bool, Transaction]:
+    """Segment's "Upsert contact transaction" and the workflow task "Add as a transaction":
+    find or create the contact by the dedup rules, then add the transaction — both or neither.
+    """
+    parse_transaction_date(date)  # refuse a bad date before anything is written
+    clean_transaction_data(data)
+    with transaction.atomic():
+        contact, created = upsert_contact(
+            directory, fields, embedded_data, mailing_list=mailing_list, actor=actor
+        )
+        row = add_transaction(contact, date, data, mailing_list=mailing_list)
+    return contact, created, row

@@ -93,3 +93,26 @@ def test_batches(org_a, directory, jane):
     other_batch = actions.create_transaction_batch(make_directory(org_a[0], name="Other"))
     with pytest.raises(InvalidValue):
         actions.add_to_batch(other_batch, [one])
+
+
+def test_upsert_contact_transaction_is_both_or_neither(directory, jane):
+    vip = actions.create_mailing_list(directory, "VIP")
+    contact, created, row = actions.upsert_contact_transaction(
+        directory,
+        {"email": "JANE@example.com"},
+        {"Tier": "Gold"},
+        "2026-11-21T10:02:44Z",
+        {"store": "Berlin"},
+        mailing_list=vip,
+    )
+    assert (contact.pk, created) == (jane.pk, False)
+    assert row.contact_id == jane.pk and row.mailing_list_id == vip.pk
+    _new, created, _row = actions.upsert_contact_transaction(
+        directory, {"email": "new@example.com"}, None, "2026-11-21 10:02:44", {}
+    )
+    assert created
+    with pytest.raises(InvalidValue):
+        actions.upsert_contact_transaction(
+            directory, {"email": "other@example.com"}, None, "not a date", {}
+        )
+    assert not queries.contacts_page(jane.organization, directory, search="other@example.com")[0]
