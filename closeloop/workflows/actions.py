@@ -285,10 +285,13 @@ def capture_event(workflow: Workflow, payload_text: str) -> bool:
 
 
 def _enqueue_run(run: WorkflowRun) -> None:
+    # A first attempt's job is enqueued with the run it belongs to, so it needs no key (and
+    # saves the key's savepoint on the hot path); a retry's job is keyed by its attempt.
+    key = None if run.generation == 1 else f"{RUN_JOB}:{run.public_id}:{run.generation}"
     enqueue(
         RUN_JOB,
         {"run": run.pk, "generation": run.generation},
-        idempotency_key=f"{RUN_JOB}:{run.public_id}:{run.generation}",
+        idempotency_key=key,
         organization=run.organization_id,
     )
 
@@ -325,10 +328,6 @@ def start_run(
     """
     if dedup_key is not None and len(dedup_key) > MAX_DEDUP_KEY:
         raise ValueError(f"A deduplication key is at most {MAX_DEDUP_KEY} characters.")
-    if dedup_key is not None:
-        existing = WorkflowRun.objects.filter(workflow=workflow, dedup_key=dedup_key).first()
-        if existing is not None:
-            return existing, False
     now = timezone.now()
     run = WorkflowRun(
         organization_id=workflow.organization_id,
@@ -346,21 +345,20 @@ def start_run(
         run.status = RunStatus.SKIPPED
         run.skip_reason = "The workflow was disabled when the event arrived."
         run.finished_at = now
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                run.save(force_insert=True)
-        except IntegrityError:
-            existing = None
-            if dedup_key is not None:
-                existing = WorkflowRun.objects.filter(
-                    workflow=workflow, dedup_key=dedup_key
-                ).first()
-            if existing is None:
-                raise
-            return existing, False
-        if run.status == RunStatus.QUEUED:
-            _enqueue_run(run)
+    try:
+        # Nested in a caller's transaction this is a savepoint, so a duplicate key leaves the
+        # caller's transaction usable.
+        with transaction.atomic():
+            run.save(force_insert=True)
+            if run.status == RunStatus.QUEUED:
+                _enqueue_run(run)
+    except IntegrityError:
+        existing = None
+        if dedup_key is not None:
+            existing = WorkflowRun.objects.filter(workflow=workflow, dedup_key=dedup_key).first()
+        if existing is None:
+            raise
+        return existing, False
     return run, True
 
 
