@@ -161,7 +161,11 @@ def find_duplicate(directory: Directory, lookup: dedup.Lookup, *, for_update: bo
     """The oldest contact of the directory matching one dedup lookup, or None."""
     aliases, conditions = _lookup_filter(lookup)
     queryset = locks.contacts_for_update(directory) if for_update else directory.contacts.all()
-    return queryset.alias(**aliases).filter(conditions).order_by("id").first()
+    # Ordering by id + 0 keeps PostgreSQL on the (directory, field) index, then sorting the
+    # few matches; "ORDER BY id LIMIT 1" may walk the whole directory by id instead when its
+    # statistics lag behind (right after a large import).
+    oldest_first = (F("id") + 0).asc()
+    return queryset.alias(**aliases).filter(conditions).order_by(oldest_first).first()
 
 
 def upsert_contact(

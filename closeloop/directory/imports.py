@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from closeloop.directory import actions
@@ -146,9 +146,18 @@ def run_import(
     contact_import.save(update_fields=["status", "error", "finished_at"])
     if contact_import.mailing_list_id:
         actions.recount_mailing_list(contact_import.mailing_list)
+    refresh_statistics()
     if progress:
         progress(contact_import)
     return contact_import
+
+
+def refresh_statistics() -> None:
+    """After an import, let PostgreSQL's planner know how many contacts there now are: with
+    stale statistics it may scan a directory instead of probing an index."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(Contact._meta.db_table)}")
 
 
 def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
@@ -158,6 +167,7 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
     plan = column_plan(first[1])
     skip = contact_import.processed_rows
     chunk: list[tuple[int, list[str]]] = []
+    next_analyze = chunk_rows
     for number, cells in rows:
         if skip:
             skip -= 1
@@ -169,6 +179,11 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
         if len(chunk) >= chunk_rows:
             _commit_chunk(contact_import, plan, chunk)
             chunk = []
+            if contact_import.created_count >= next_analyze:
+                # Each time the import has doubled the contacts it added: the chunks' dedup
+                # queries then keep probing indexes (autovacuum may be off or late).
+                refresh_statistics()
+                next_analyze = 2 * contact_import.created_count
             if progress:
                 progress(contact_import)
     if chunk:
