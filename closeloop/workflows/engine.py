@@ -69,8 +69,8 @@ def process_run(run_id: int, generation: int) -> None:
     run.started_at = run.started_at or now
     definition = run.definition
     event = definition.get("event") or {}
-    survey = _survey_of(run)
     event_kind = registry.event_type(event.get("type", ""))
+    survey = _survey_of(run) if event_kind is not None and event_kind.needs_survey else None
     if run.generation > 1 and event_kind is not None:
         try:
             fields = event_kind.remap(run.payload, event.get("config") or {})
@@ -145,6 +145,8 @@ def steps_for(run: WorkflowRun, before_position: int) -> dict[str, piped.Step]:
     event_id = (run.definition.get("event") or {}).get("id", "")
     event_step = piped.Step(run.fields, _payload_document(run))
     steps = {event_id: event_step, piped.EVENT_ALIAS: event_step}
+    if before_position == 0:
+        return steps
     earlier = TaskRun.objects.filter(
         run=run,
         generation=run.generation,
