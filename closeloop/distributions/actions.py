@@ -1,0 +1,573 @@
+"""Every write the distributions app makes.
+
+Bad input raises DistributionError (a ValueError) naming the rule, before anything is written.
+The views, the API and the workflow task translate it into their own error format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from email_validator import EmailNotValidError, validate_email
+
+from closeloop import piping
+from closeloop.distributions.models import (
+    STATUS_RANK,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Distribution,
+    DistributionStatus,
+    Kind,
+    LinkType,
+    Message,
+    RecipientKind,
+    SuppressedAddress,
+    VerifiedDomain,
+)
+from closeloop.jobs.actions import enqueue
+
+log = logging.getLogger("closeloop.distributions")
+
+PREPARE_JOB = "distributions.prepare"
+SEND_JOB = "distributions.send_chunk"
+MAX_SUBJECT = 500
+MAX_BODY = 200_000
+# Fields an invitation may pipe. Transaction fields are piped as ${e://Field/Name}.
+PIPED_FIELDS = {"m": piping.CONTACT_FIELDS, "e": None, "l": piping.LINK_NAMES, "date": None}
+
+
+class DistributionError(ValueError):
+    """The distribution cannot be created as asked; the message names the rule."""
+
+
+# Addresses and sending domains ----------------------------------------------------------------
+
+
+def default_sender() -> tuple[str, str]:
+    """(name, address) of the configured default sender (DEFAULT_FROM_EMAIL)."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return name, address
+
+
+def _domain_of(address: str) -> str:
+    return address.rsplit("@", 1)[-1].lower()
+
+
+def clean_address(value: str, what: str) -> str:
+    value = (value or "").strip()
+    try:
+        checked = validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as error:
+        raise DistributionError(f"{what} {value!r} is not a valid email address: {error}") from None
+    return checked.normalized
+
+
+def check_from_address(organization, from_email: str) -> str:
+    """The From address, if the organization may send from it: the default sender's domain or a
+    domain it has verified. Empty means the default sender."""
+    from_email = (from_email or "").strip()
+    if not from_email:
+        return ""
+    address = clean_address(from_email, "The From address")
+    domain = _domain_of(address)
+    if domain == _domain_of(default_sender()[1]):
+        return address
+    verified = VerifiedDomain.objects.filter(
+        organization=organization, domain=domain, verified_at__isnull=False
+    ).exists()
+    if not verified:
+        raise DistributionError(
+            f"The From address {address} uses the domain {domain}, which this organization has "
+            f"not verified: verify it under Distributions → Sending domains, or send from "
+            f"the default sender {default_sender()[1]}."
+        )
+    return address
+
+
+def _check_text(text: str, what: str) -> None:
+    unknown = piping.unknown_fields(text, PIPED_FIELDS)
+    if unknown:
+        raise DistributionError(
+            f"The {what} uses piped text that an invitation cannot fill: "
+            + ", ".join(item.raw for item in unknown)
+        )
+
+
+# Distributions -------------------------------------------------------------------------------
+
+
+def create_distribution(
+    organization,
+    survey,
+    *,
+    owner=None,
+    channel: str = Channel.EMAIL,
+    mailing_list=None,
+    contact=None,
+    transaction_batch=None,
+    workflow_run_id: str = "",
+    embedded_data: Mapping | None = None,
+    link_type: str = LinkType.INDIVIDUAL,
+    link_expires_at: datetime | None = None,
+    message: Message | None = None,
+    subject: str = "",
+    html_body: str = "",
+    text_body: str = "",
+    from_name: str = "",
+    from_email: str = "",
+    reply_to: str = "",
+    send_at: datetime | None = None,
+) -> Distribution:
+    """Check everything, then record the distribution and schedule its preparation job.
+
+    Exactly one recipient source: a mailing list, a contact (optionally for a workflow run) or
+    a transaction batch. Nothing is written when a check fails.
+    """
+    from closeloop.surveys.actions import SurveyNotActive, require_active
+
+    if survey.organization_id != organization.pk:
+        raise DistributionError("The survey belongs to another organization.")
+    try:
+        require_active(survey)
+    except SurveyNotActive as error:
+        raise DistributionError(str(error)) from None
+    if channel != Channel.EMAIL:
+        raise DistributionError(
+            "Only email distributions are available so far: SMS and two-way SMS are not yet."
+        )
+    if link_type not in LinkType.values:
+        raise DistributionError(f"The link type must be one of {', '.join(LinkType.values)}.")
+    sources = [item for item in (mailing_list, contact, transaction_batch) if item is not None]
+    if len(sources) != 1:
+        raise DistributionError(
+            "Choose exactly one recipient: a mailing list, a contact or a transaction batch."
+        )
+    for item in sources:
+        if item.organization_id != organization.pk:
+            raise DistributionError("The recipients belong to another organization.")
+    if mailing_list is not None:
+        recipient_kind = RecipientKind.MAILING_LIST
+        if not mailing_list.memberships.exists():
+            raise DistributionError(
+                f"The mailing list {mailing_list.name!r} has no contacts: nobody to send to."
+            )
+    elif contact is not None:
+        recipient_kind = RecipientKind.WORKFLOW if workflow_run_id else RecipientKind.CONTACT
+        if not contact.email_normalized:
+            raise DistributionError(f"The contact {contact.public_id} has no email address.")
+    else:
+        recipient_kind = RecipientKind.TRANSACTION_BATCH
+        if not transaction_batch.transactions.exists():
+            raise DistributionError(
+                f"The transaction batch {transaction_batch.public_id} has no transactions."
+            )
+    if message is not None:
+        if message.organization_id != organization.pk:
+            raise DistributionError("The library message belongs to another organization.")
+        subject = subject or message.subject
+        html_body = html_body or message.html_body
+        text_body = text_body or message.text_body
+    subject, html_body, text_body = _check_content(subject, html_body, text_body)
+    from_email = check_from_address(organization, from_email)
+    reply_to = clean_address(reply_to, "The reply-to address") if reply_to.strip() else ""
+    from_name = " ".join((from_name or "").split())[:200]
+    now = timezone.now()
+    if link_expires_at is not None and link_expires_at <= now:
+        raise DistributionError("The link expiration date is in the past.")
+    if send_at is not None and link_expires_at is not None and link_expires_at <= send_at:
+        raise DistributionError("The links would expire before the distribution is sent.")
+    with transaction.atomic():
+        distribution = Distribution.objects.create(
+            organization=organization,
+            survey=survey,
+            owner=owner,
+            channel=channel,
+            recipient_kind=recipient_kind,
+            mailing_list=mailing_list,
+            contact=contact,
+            transaction_batch=transaction_batch,
+            workflow_run_id=(workflow_run_id or "")[:64],
+            embedded_data=_clean_embedded(embedded_data),
+            link_type=link_type,
+            link_expires_at=link_expires_at,
+            library_message=message,
+            subject=subject,
+            html_body=html_body,
+            text_body=text_body,
+            from_name=from_name,
+            from_email=from_email,
+            reply_to=reply_to,
+            send_at=max(send_at or now, now),
+        )
+        _schedule(distribution)
+    log.info("distribution %s created for %s", distribution.public_id, survey.public_id)
+    return distribution
+
+
+def _check_content(subject: str, html_body: str, text_body: str) -> tuple[str, str, str]:
+    subject = " ".join((subject or "").split())
+    if not subject:
+        raise DistributionError("The message needs a subject.")
+    if len(subject) > MAX_SUBJECT:
+        raise DistributionError(f"The subject is at most {MAX_SUBJECT} characters.")
+    if not (html_body or "").strip() and not (text_body or "").strip():
+        raise DistributionError("The message is empty: give an HTML or a plain-text body.")
+    if len(html_body or "") > MAX_BODY or len(text_body or "") > MAX_BODY:
+        raise DistributionError(f"A message body is at most {MAX_BODY} characters.")
+    _check_text(subject, "subject")
+    _check_text(html_body or "", "HTML body")
+    _check_text(text_body or "", "text body")
+    return subject, html_body or "", text_body or ""
+
+
+def _clean_embedded(values: Mapping | None) -> dict[str, str]:
+    cleaned = {}
+    for name, value in (values or {}).items():
+        if isinstance(name, str) and name and len(name) <= 200:
+            cleaned[name] = piping.to_text(value)[:1024]
+    return cleaned
+
+
+def _schedule(distribution: Distribution) -> None:
+    enqueue(
+        PREPARE_JOB,
+        {"distribution": distribution.pk},
+        idempotency_key=f"{PREPARE_JOB}:{distribution.public_id}",
+        run_after=distribution.send_at,
+        organization=distribution.organization_id,
+    )
+
+
+FOLLOWUP_FILTERS = {
+    Kind.REMINDER: ("notStarted", "notFinished"),
+    Kind.THANK_YOU: ("finished",),
+}
+
+
+def create_followup(
+    parent: Distribution,
+    kind: str,
+    *,
+    owner=None,
+    recipient_filter: str = "",
+    message: Message | None = None,
+    subject: str = "",
+    html_body: str = "",
+    text_body: str = "",
+    from_name: str = "",
+    from_email: str = "",
+    reply_to: str = "",
+    send_at: datetime | None = None,
+) -> Distribution:
+    """A reminder (to those who have not started / not finished) or a thank-you (to those who
+    finished) of an individual-link email distribution. Each recipient gets the same personal
+    link as in the invitation. Frequency rules neither count nor block these."""
+    if kind not in FOLLOWUP_FILTERS:
+        raise DistributionError("A follow-up is a reminder or a thank-you.")
+    allowed = FOLLOWUP_FILTERS[kind]
+    recipient_filter = recipient_filter or allowed[0]
+    if recipient_filter not in allowed:
+        raise DistributionError(
+            f"A {Kind(kind).label.lower()} goes to {' or '.join(allowed)} recipients."
+        )
+    if parent.kind != Kind.INVITE or parent.link_type != LinkType.INDIVIDUAL:
+        raise DistributionError(
+            "Reminders and thank-yous follow an invitation sent with individual links."
+        )
+    if message is not None:
+        if message.organization_id != parent.organization_id:
+            raise DistributionError("The library message belongs to another organization.")
+        subject = subject or message.subject
+        html_body = html_body or message.html_body
+        text_body = text_body or message.text_body
+    subject, html_body, text_body = _check_content(subject, html_body, text_body)
+    from_email = check_from_address(parent.organization, from_email or parent.from_email)
+    reply_to = reply_to or parent.reply_to
+    reply_to = clean_address(reply_to, "The reply-to address") if reply_to.strip() else ""
+    now = timezone.now()
+    with transaction.atomic():
+        followup = Distribution.objects.create(
+            organization_id=parent.organization_id,
+            survey_id=parent.survey_id,
+            owner=owner,
+            channel=parent.channel,
+            kind=kind,
+            parent=parent,
+            recipient_kind=RecipientKind.PARENT,
+            recipient_filter=recipient_filter,
+            mailing_list_id=parent.mailing_list_id,
+            link_type=parent.link_type,
+            link_expires_at=parent.link_expires_at,
+            library_message=message,
+            subject=subject,
+            html_body=html_body,
+            text_body=text_body,
+            from_name=" ".join((from_name or parent.from_name).split())[:200],
+            from_email=from_email,
+            reply_to=reply_to,
+            send_at=max(send_at or now, now),
+        )
+        _schedule(followup)
+    return followup
+
+
+def fail_distribution(distribution: Distribution, error: str) -> None:
+    Distribution.objects.filter(pk=distribution.pk).update(
+        status=DistributionStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+# Delivery status events ---------------------------------------------------------------------
+
+
+def _advance(deliveries, status: str, **timestamps) -> int:
+    """Set timestamps (only where empty) and move the status forward, never back."""
+    now = timezone.now()
+    changed = 0
+    lower = [value for value, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+    lower = [value for value in lower if value not in (DeliveryStatus.PENDING, "Sending")]
+    for name, value in timestamps.items():
+        deliveries.filter(**{f"{name}__isnull": True}).update(**{name: value, "updated_at": now})
+    changed = deliveries.filter(status__in=lower).update(status=status, updated_at=now)
+    return changed
+
+
+SURVEY_EVENTS = {
+    "started": (DeliveryStatus.SURVEY_STARTED, "started_at"),
+    "partial": (DeliveryStatus.SURVEY_PARTIAL, "finished_at"),
+    "finished": (DeliveryStatus.SURVEY_FINISHED, "finished_at"),
+    "expired": (DeliveryStatus.SESSION_EXPIRED, None),
+}
+
+
+def record_survey_event(delivery_id: str, event: str, *, response_id: str = "") -> bool:
+    """The surveys app calls this when a response of an individual link starts ("started"),
+    is finished ("finished"), is closed as partial ("partial") or its link had expired
+    ("expired"). Unknown delivery ids are ignored (False)."""
+    if event not in SURVEY_EVENTS or not delivery_id:
+        return False
+    status, stamp = SURVEY_EVENTS[event]
+    deliveries = Delivery.objects.filter(public_id=delivery_id)
+    now = timezone.now()
+    stamps = {stamp: now} if stamp else {}
+    if event in ("partial", "finished"):
+        stamps.setdefault("started_at", now)
+    if response_id:
+        deliveries.filter(response_id="").update(response_id=response_id[:32])
+    return bool(_advance(deliveries, status, **stamps))
+
+
+def sync_survey_progress(distribution: Distribution) -> int:
+    """Bring the survey statuses of a distribution's deliveries up to date from the responses
+    of their links (for responses whose events were not reported to record_survey_event)."""
+    from closeloop.surveys.models import Response
+
+    followed = Delivery.objects.filter(
+        distribution=distribution, sent_at__isnull=False, finished_at__isnull=True
+    )
+    ids = list(followed.values_list("public_id", flat=True)[:5000])
+    if not ids:
+        return 0
+    changed = 0
+    responses = Response.objects.filter(
+        organization_id=distribution.organization_id, delivery_id__in=ids
+    ).values_list("delivery_id", "public_id", "started_at", "finished_at", "finished")
+    for delivery_id, response_id, started_at, finished_at, finished in responses:
+        deliveries = Delivery.objects.filter(public_id=delivery_id)
+        if deliveries.filter(response_id="").exists():
+            deliveries.update(response_id=response_id)
+        if finished_at is None:
+            changed += _advance(deliveries, DeliveryStatus.SURVEY_STARTED, started_at=started_at)
+        else:
+            status = DeliveryStatus.SURVEY_FINISHED if finished else DeliveryStatus.SURVEY_PARTIAL
+            changed += _advance(deliveries, status, started_at=started_at, finished_at=finished_at)
+    return changed
+
+
+def record_open(delivery_public_id: str) -> bool:
+    deliveries = Delivery.objects.filter(public_id=delivery_public_id, sent_at__isnull=False)
+    return bool(_advance(deliveries, DeliveryStatus.OPENED, opened_at=timezone.now()))
+
+
+def suppress_address(organization_id: int, email: str, reason: str) -> None:
+    email = (email or "").strip().lower()
+    if not email:
+        return
+    SuppressedAddress.objects.get_or_create(
+        organization_id=organization_id, email=email, defaults={"reason": reason[:300]}
+    )
+
+
+def record_provider_event(message_id: str, event: str, *, description: str = "") -> bool:
+    """A provider tracking event (django-anymail) for the delivery with this Message-ID:
+    delivered, opened, bounced (hard), deferred/soft bounce, complained."""
+    from closeloop.directory.actions import unsubscribe_contact
+
+    message_id = (message_id or "").strip()
+    if not message_id:
+        return False
+    bare = message_id.strip("<>")
+    delivery = (
+        Delivery.objects.select_related("contact", "contact__directory")
+        .filter(Q(message_id=message_id) | Q(message_id=f"<{bare}>"))
+        .first()
+    )
+    if delivery is None:
+        return False
+    deliveries = Delivery.objects.filter(pk=delivery.pk)
+    now = timezone.now()
+    if event == "delivered":
+        return bool(deliveries.filter(sent_at__isnull=True).update(sent_at=now))
+    if event == "opened":
+        return record_open(delivery.public_id)
+    if event == "deferred":
+        deliveries.update(error=description[:2000])
+        return bool(_advance(deliveries, DeliveryStatus.SOFT_BOUNCE, bounced_at=now))
+    if event == "bounced":
+        with transaction.atomic():
+            deliveries.update(error=description[:2000])
+            suppress_address(
+                delivery.organization_id,
+                delivery.email,
+                f"hard bounce of {delivery.distribution.public_id}: {description}"[:300],
+            )
+            return bool(_advance(deliveries, DeliveryStatus.HARD_BOUNCE, bounced_at=now))
+    if event == "complained":
+        with transaction.atomic():
+            suppress_address(
+                delivery.organization_id,
+                delivery.email,
+                f"spam complaint on {delivery.distribution.public_id}",
+            )
+            unsubscribe_contact(delivery.contact)
+            return bool(_advance(deliveries, DeliveryStatus.COMPLAINT, complained_at=now))
+    return False
+
+
+def unsubscribe_delivery(delivery: Delivery) -> None:
+    """One-click unsubscribe (List-Unsubscribe-Post): the contact opts out of the directory."""
+    from closeloop.directory.actions import unsubscribe_contact
+
+    unsubscribe_contact(delivery.contact)
+
+
+# Message library -----------------------------------------------------------------------------
+
+
+def create_message(
+    organization,
+    *,
+    name: str,
+    subject: str,
+    html_body: str = "",
+    text_body: str = "",
+    category: str = Kind.INVITE,
+    owner=None,
+) -> Message:
+    """A library message; with an owner it is that user's, otherwise the organization's."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > 200:
+        raise DistributionError("A library message needs a name of 1 to 200 characters.")
+    if category not in Kind.values:
+        raise DistributionError(f"The category must be one of {', '.join(Kind.values)}.")
+    subject, html_body, text_body = _check_content(subject, html_body, text_body)
+    return Message.objects.create(
+        organization=organization,
+        owner=owner,
+        name=name,
+        category=category,
+        subject=subject,
+        html_body=html_body,
+        text_body=text_body,
+    )
+
+
+# Sending domains -----------------------------------------------------------------------------
+
+
+def _clean_domain(domain: str) -> str:
+    domain = (domain or "").strip().lower().rstrip(".")
+    if domain.startswith("@"):
+        domain = domain[1:]
+    labels = domain.split(".")
+    valid = (
+        len(labels) > 1
+        and len(domain) <= 253
+        and all(
+            label
+            and len(label) <= 63
+            and label.replace("-", "").isalnum()
+            and label.isascii()
+            and not label.startswith("-")
+            and not label.endswith("-")
+            for label in labels
+        )
+    )
+    if not valid:
+        raise DistributionError(f"{domain!r} is not a domain name (for example example.com).")
+    return domain
+
+
+def add_domain(organization, domain: str) -> VerifiedDomain:
+    domain = _clean_domain(domain)
+    found, _created = VerifiedDomain.objects.get_or_create(organization=organization, domain=domain)
+    return found
+
+
+def delete_domain(domain: VerifiedDomain) -> None:
+    domain.delete()
+
+
+def _txt_records(name: str, resolver) -> list[str]:
+    import dns.exception
+    import dns.resolver
+
+    resolver = resolver or dns.resolver.Resolver()
+    try:
+        answer = resolver.resolve(name, "TXT", lifetime=5)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.DNSException as error:
+        raise DistributionError(f"The DNS lookup of {name} failed: {error}") from None
+    records = []
+    for record in answer:
+        strings = getattr(record, "strings", None)
+        if strings is not None:
+            records.append(b"".join(strings).decode(errors="replace"))
+        else:
+            records.append(str(record).strip('"'))
+    return records
+
+
+def verify_domain(domain: VerifiedDomain, *, resolver=None) -> bool:
+    """Look up the TXT record at _closeloop.<domain>; verified when it holds our token.
+
+    `resolver` is anything with resolve(name, "TXT", lifetime=…) (dnspython's Resolver);
+    tests pass a fake."""
+    now = timezone.now()
+    try:
+        records = _txt_records(domain.record_name, resolver)
+        error = ""
+    except DistributionError as failure:
+        records, error = [], str(failure)
+    if domain.record_value in records:
+        domain.verified_at = domain.verified_at or now
+        domain.last_error = ""
+    else:
+        domain.verified_at = None
+        domain.last_error = error or (
+            f"No TXT record {domain.record_value!r} at {domain.record_name} yet"
+            + (f" (found: {', '.join(records)[:300]})" if records else "")
+            + "."
+        )
+    domain.last_checked_at = now
+    domain.save(update_fields=["verified_at", "last_error", "last_checked_at"])
+    return domain.verified_at is not None

@@ -1,0 +1,98 @@
+"""Organization-scoped reads of distributions, deliveries, library messages and domains."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from closeloop.distributions.models import (
+    Delivery,
+    DeliveryStatus,
+    Distribution,
+    Message,
+    VerifiedDomain,
+)
+
+STAT_FILTERS = {
+    "sent": Q(deliveries__sent_at__isnull=False),
+    "failed": Q(deliveries__status=DeliveryStatus.FAILURE),
+    "opened": Q(deliveries__opened_at__isnull=False),
+    "started": Q(deliveries__started_at__isnull=False),
+    "finished": Q(deliveries__finished_at__isnull=False),
+    "bounced": Q(deliveries__bounced_at__isnull=False),
+    "skipped": Q(deliveries__status__in=[DeliveryStatus.SKIPPED, DeliveryStatus.BLOCKED]),
+    "complaints": Q(deliveries__complained_at__isnull=False),
+    "pending": Q(deliveries__status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+}
+STATS = tuple(STAT_FILTERS)
+
+
+def with_stats(distributions: QuerySet) -> QuerySet:
+    return distributions.annotate(
+        **{
+            f"stat_{name}": Count("deliveries", filter=condition)
+            for name, condition in STAT_FILTERS.items()
+        },
+        stat_total=Count("deliveries"),
+    )
+
+
+def stats_of(distribution: Distribution) -> dict[str, int]:
+    found = with_stats(Distribution.objects.filter(pk=distribution.pk)).get()
+    return {name: getattr(found, f"stat_{name}") for name in (*STATS, "total")}
+
+
+def distributions_of(organization, *, survey=None) -> QuerySet:
+    found = Distribution.objects.filter(organization=organization)
+    if survey is not None:
+        found = found.filter(survey=survey)
+    return found.select_related("survey", "mailing_list", "contact", "owner").order_by(
+        "-created_at", "-id"
+    )
+
+
+def distribution_of(organization, public_id: str) -> Distribution | None:
+    return (
+        Distribution.objects.filter(organization=organization, public_id=public_id)
+        .select_related("survey", "mailing_list", "contact", "parent")
+        .first()
+    )
+
+
+def deliveries_of(distribution: Distribution, *, status: str = "") -> QuerySet:
+    found = Delivery.objects.filter(distribution=distribution)
+    if status:
+        found = found.filter(status=status)
+    return found.select_related("contact").order_by("id")
+
+
+def deliveries_of_contact(organization, contact) -> QuerySet:
+    return (
+        Delivery.objects.filter(organization=organization, contact=contact)
+        .select_related("distribution", "distribution__survey")
+        .order_by("-created_at", "-id")
+    )
+
+
+def delivery_for_tracking(public_id: str) -> Delivery | None:
+    """Public endpoints: the token was signed by us, so no organization scope is needed."""
+    return Delivery.objects.select_related("contact").filter(public_id=public_id).first()
+
+
+def messages_of(organization, user=None) -> QuerySet:
+    """The organization's library and the user's own messages."""
+    visible = Q(owner__isnull=True)
+    if user is not None:
+        visible |= Q(owner=user)
+    return Message.objects.filter(organization=organization).filter(visible)
+
+
+def message_of(organization, public_id: str, user=None) -> Message | None:
+    return messages_of(organization, user).filter(public_id=public_id).first()
+
+
+def domains_of(organization) -> QuerySet:
+    return VerifiedDomain.objects.filter(organization=organization)
+
+
+def domain_of(organization, domain_id: int) -> VerifiedDomain | None:
+    return VerifiedDomain.objects.filter(organization=organization, pk=domain_id).first()
