@@ -42,10 +42,19 @@ def _surveys(organization):
 
 @organization_required
 def workflow_list(request):
+    """All workflows, or a survey's (?survey=SV_…: the survey's Workflows tab)."""
+    survey = None
+    if request.GET.get("survey"):
+        from closeloop.surveys import queries as survey_queries
+
+        survey = survey_queries.survey_of(request.organization, request.GET["survey"])
+        if survey is None:
+            raise Http404("No such survey.")
     context = {
         "active": "workflows",
         "tab": "workflows",
-        "workflows": queries.workflows_with_activity(request.organization),
+        "survey": survey,
+        "workflows": queries.workflows_with_activity(request.organization, survey=survey),
     }
     return render(request, "workflows/list.html", context)
 

@@ -284,3 +284,16 @@ def test_pages_need_a_login(client, org_a, workflows_urls):
     workflow = make_workflow(*org_a)
     for url in (reverse("workflows:list"), edit_url(workflow), reverse("workflows:runs")):
         assert client.get(url).status_code == 302
+
+
+def test_a_surveys_workflows_tab(client_a, org_a, org_b):
+    from closeloop.surveys import actions as survey_actions
+
+    survey = survey_actions.create_survey(*org_a, "Feedback")
+    theirs = survey_actions.create_survey(*org_b, "Theirs")
+    make_workflow(*org_a, name="Of the survey", survey=survey.public_id)
+    make_workflow(*org_a, name="Of the organization")
+    page = client_a.get(reverse("workflows:list"), {"survey": survey.public_id}).content.decode()
+    assert "Of the survey" in page and "Of the organization" not in page
+    assert f"?survey={survey.public_id}" in page
+    assert client_a.get(reverse("workflows:list"), {"survey": theirs.public_id}).status_code == 404
