@@ -76,6 +76,8 @@ def check_from_address(organization, from_email: str) -> str:
     from_email = (from_email or "").strip()
     if not from_email:
         return ""
+    if from_email.lower() == default_sender()[1].lower():
+        return from_email
     address = clean_address(from_email, "The From address")
     domain = _domain_of(address)
     if domain == _domain_of(default_sender()[1]):
@@ -406,18 +408,23 @@ def suppress_address(organization_id: int, email: str, reason: str) -> None:
     )
 
 
-def record_provider_event(message_id: str, event: str, *, description: str = "") -> bool:
+def record_provider_event(
+    message_id: str, event: str, *, description: str = "", delivery_id: str = ""
+) -> bool:
     """A provider tracking event (django-anymail) for the delivery with this Message-ID:
     delivered, opened, bounced (hard), deferred/soft bounce, complained."""
     from closeloop.directory.actions import unsubscribe_contact
 
     message_id = (message_id or "").strip()
-    if not message_id:
+    if delivery_id:
+        match = Q(public_id=delivery_id)
+    elif message_id:
+        match = Q(message_id=message_id) | Q(message_id=f"<{message_id.strip('<>')}>")
+    else:
         return False
-    bare = message_id.strip("<>")
     delivery = (
-        Delivery.objects.select_related("contact", "contact__directory")
-        .filter(Q(message_id=message_id) | Q(message_id=f"<{bare}>"))
+        Delivery.objects.select_related("contact", "contact__directory", "distribution")
+        .filter(match)
         .first()
     )
     if delivery is None:

@@ -478,6 +478,8 @@ class Renderer:
             },
         )
         message.attach_alternative(html_body, "text/html")
+        # Read by django-anymail backends only: providers echo it in their webhooks.
+        message.metadata = {"closeloop_delivery": delivery.public_id}
         return message, message_id
 
 

@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from django.db import transaction
 
 from closeloop.directory import actions as directory_actions
+from closeloop.jobs.tests.conftest import worker_process  # noqa: F401 - a fixture
 from closeloop.surveys import actions as survey_actions
 from closeloop.surveys.tests.sample import simple
 

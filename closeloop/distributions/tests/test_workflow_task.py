@@ -1,0 +1,81 @@
+"""The Distribute survey workflow task: the contact from an earlier task gets one invitation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core import mail
+
+import closeloop.distributions.jobs  # noqa: F401 - registers the job handlers
+from closeloop.distributions.models import Delivery, DeliveryStatus, Distribution, RecipientKind
+from closeloop.distributions.tests.conftest import make_survey
+from closeloop.distributions.tests.helpers import run_jobs
+from closeloop.workflows import actions as workflow_actions
+from closeloop.workflows import mapping
+from closeloop.workflows.actions import InvalidWorkflow
+from closeloop.workflows.models import RunStatus, TaskRun
+from closeloop.workflows.tests.conftest import SAMPLE, directory_task, make_workflow
+
+pytestmark = pytest.mark.django_db
+
+
+def distribute_task(**config) -> dict:
+    return {"type": "distribute_survey", "name": "Invite", "id": "TA_invite", "config": config}
+
+
+def start(workflow):
+    values, _errors = mapping.extract(SAMPLE, workflow.event_config["fields"])
+    run, _ = workflow_actions.start_run(workflow, payload=json.dumps(SAMPLE), fields=values)
+    return run
+
+
+def test_the_contact_of_an_earlier_task_gets_one_invitation(org_a, survey_a, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    save = {**directory_task(), "id": "TA_save"}
+    invite = distribute_task(
+        survey=survey_a.public_id,
+        contactId="~{ch://TA_save/contactId}",
+        subject="How was your order, ${m://FirstName}?",
+        body="Tell us: ${l://SurveyURL} (${e://Field/Store})",
+    )
+    workflow = make_workflow(*org_a, tasks=[save, invite])
+    run = start(workflow)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    output = TaskRun.objects.get(run=run, task_id="TA_invite").output
+    distribution = Distribution.objects.get(public_id=output["distributionId"])
+    assert distribution.recipient_kind == RecipientKind.WORKFLOW
+    (message,) = mail.outbox
+    assert message.to == ["ada@example.com"]
+    assert message.subject == "How was your order, Ada?"
+    assert "(Soho)" in message.body and "/jfe/l/" in message.body
+    delivery = Delivery.objects.get(distribution=distribution)
+    assert delivery.status == DeliveryStatus.SUCCESS
+    assert delivery.contact.public_id == output["contactId"]
+
+
+def test_an_email_from_the_event_fields_is_enough(org_a, survey_a, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    invite = distribute_task(
+        survey=survey_a.public_id, email="~{ch://event/email}", firstName="~{ch://event/first}"
+    )
+    run = start(make_workflow(*org_a, tasks=[invite]))
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    (message,) = mail.outbox
+    assert message.to == ["ada@example.com"] and "Hello Ada" in message.body
+
+
+def test_saving_refuses_an_unpublished_survey_and_an_unverified_sender(org_a):
+    draft = make_survey(*org_a, publish=False)
+    invite = distribute_task(
+        survey=draft.public_id, email="~{ch://event/email}", fromEmail="x@unverified.example"
+    )
+    with pytest.raises(InvalidWorkflow) as raised:
+        make_workflow(*org_a, tasks=[invite])
+    text = str(raised.value) + " ".join(getattr(raised.value, "problems", []) or [])
+    assert "publish it first" in text
+    assert "not verified" in text

@@ -1,0 +1,262 @@
+"""The "Distribute survey" workflow task: an email invitation to one contact.
+
+Config:
+
+    {"survey": "",                      # SV_… ; empty = the workflow's survey
+     "channel": "email",                # email (SMS and two-way SMS: not yet)
+     "contactId": "~{ch://T_1/contactId}",   # a contact from an earlier task (XM Directory)…
+     "email": "", "firstName": "", "lastName": "",  # …or an address from the event's fields
+     "subject": "…", "body": "… ${l://SurveyLink?d=Take the survey} …",
+     "fromName": "", "fromEmail": "", "replyToEmail": "",
+     "linkExpiryDays": ""}              # empty = the survey's default
+
+With an email and no contactId the contact is added to (or matched in) the default directory
+with its dedup rules. The task only records the distribution (a Distribution of one contact,
+created in the transaction that records the task's completion, so once per run); the jobs of
+the distribution send it. Output: distributionId, contactId.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from django.utils import timezone
+
+from closeloop.workflows.registry import DryRun, OfferedField, TaskContext, TaskFailed, TaskType
+
+FIELDS = (
+    "survey",
+    "channel",
+    "contactId",
+    "email",
+    "firstName",
+    "lastName",
+    "subject",
+    "body",
+    "fromName",
+    "fromEmail",
+    "replyToEmail",
+    "linkExpiryDays",
+)
+DEFAULT_BODY = (
+    "Hello ${m://FirstName},\n\nPlease tell us how we did: ${l://SurveyLink?d=Take the survey}"
+    "\n\n${l://OptOutLink?d=Unsubscribe}"
+)
+
+
+def _is_piped(text: str) -> bool:
+    return "~{" in text or "${" in text
+
+
+MESSAGE_FIELDS = ("subject", "body")
+
+
+def message_text(context: TaskContext, name: str) -> str:
+    """A message field with its workflow fields (~{ch://…}) filled in and its recipient fields
+    (${m://…}, ${e://…}, ${l://…}) kept for the distribution to fill per contact.
+
+    The workflow engine renders every piped field of the config, which empties recipient
+    fields; so the raw text is taken from the task definition and only its ~{…} fields are
+    rendered here."""
+    from closeloop import piping
+
+    raw = (context.task.get("config") or {}).get(name, "")
+    if not isinstance(raw, str):
+        return context.config.get(name, "")
+    if "~{" not in raw:
+        return raw
+    ch_context = _workflow_context(context)
+    out = []
+    for segment in piping.parse(raw):
+        if isinstance(segment, piping.Text):
+            out.append(segment.value)
+        elif segment.sigil == "~":
+            out.append(piping.render(segment.raw, ch_context, escape_html=False))
+        else:
+            out.append(segment.raw)
+    return "".join(out)
+
+
+def _workflow_context(context: TaskContext) -> dict:
+    from closeloop.workflows import piped
+    from closeloop.workflows.engine import steps_for
+    from closeloop.workflows.models import TaskRun
+
+    if context.run is None:
+        return {}
+    position = (
+        TaskRun.objects.filter(run=context.run, task_id=context.task.get("id"))
+        .values_list("position", flat=True)
+        .first()
+    )
+    if position is None:
+        return {}
+    return piped.run_context(steps_for(context.run, position), now=timezone.now())
+
+
+class DistributeSurveyTask(TaskType):
+    key = "distribute_survey"
+    label = "Distribute survey"
+    description = "Email a survey invitation with a personal link to one contact."
+    atomic = True
+    editor_template = "distributions/workflow_task.html"
+
+    def default_config(self) -> dict:
+        config = dict.fromkeys(FIELDS, "")
+        config.update(channel="email", subject="We would like your feedback", body=DEFAULT_BODY)
+        return config
+
+    def clean_config(self, config: Mapping) -> dict:
+        clean = self.default_config()
+        for name, value in config.items():
+            clean[name] = value.strip() if isinstance(value, str) and name != "body" else value
+        return clean
+
+    def validate(self, config: Mapping, *, organization) -> list[str]:
+        from closeloop.distributions import actions
+
+        problems = [f"there is no setting {name!r}." for name in sorted(set(config) - set(FIELDS))]
+        for name in FIELDS:
+            if not isinstance(config.get(name, ""), str):
+                problems.append(f"{name} must be text.")
+        if problems:
+            return problems
+        if config.get("channel", "email") != "email":
+            problems.append("only email invitations are available so far (not SMS).")
+        if not config.get("contactId") and not config.get("email"):
+            problems.append("choose the contact: a contact ID from an earlier task, or an email.")
+        if not config.get("subject"):
+            problems.append("the message needs a subject.")
+        if not config.get("body", "").strip():
+            problems.append("the message is empty.")
+        survey_id = config.get("survey") or ""
+        if survey_id:
+            problems += self._survey_problems(organization, survey_id)
+        try:
+            if config.get("fromEmail") and not _is_piped(config["fromEmail"]):
+                actions.check_from_address(organization, config["fromEmail"])
+            if config.get("replyToEmail") and not _is_piped(config["replyToEmail"]):
+                actions.clean_address(config["replyToEmail"], "The reply-to address")
+        except actions.DistributionError as error:
+            problems.append(str(error))
+        days = config.get("linkExpiryDays") or ""
+        if days and not (days.isdigit() and 1 <= int(days) <= 365):
+            problems.append("link expiry is a number of days from 1 to 365.")
+        return problems
+
+    def _survey_problems(self, organization, survey_id: str) -> list[str]:
+        from closeloop.surveys.actions import SurveyNotActive, require_active
+        from closeloop.surveys.queries import survey_of
+
+        survey = survey_of(organization, survey_id)
+        if survey is None:
+            return [f"there is no survey {survey_id}."]
+        try:
+            require_active(survey)
+        except SurveyNotActive as error:
+            return [str(error)]
+        return []
+
+    def text_values(self, config: Mapping) -> list[tuple[str, str]]:
+        names = ("contactId", "email", "firstName", "lastName", "fromName", "fromEmail")
+        return [(name, config.get(name, "")) for name in names if config.get(name)]
+
+    def outputs(self, config: Mapping) -> list[OfferedField]:
+        return [
+            OfferedField("distributionId", "String", "Distribution ID"),
+            OfferedField("contactId", "String", "Contact ID"),
+        ]
+
+    # Running ---------------------------------------------------------------------------------
+
+    def _survey(self, context: TaskContext):
+        from closeloop.surveys.queries import survey_of
+
+        survey_id = context.config.get("survey") or ""
+        if survey_id:
+            survey = survey_of(context.organization, survey_id)
+        else:
+            survey = getattr(context.workflow, "survey", None)
+        if survey is None:
+            raise TaskFailed(
+                f"There is no survey {survey_id} to distribute."
+                if survey_id
+                else "Choose the survey to distribute (this workflow belongs to no survey)."
+            )
+        return survey
+
+    def _contact(self, context: TaskContext, *, create: bool):
+        from closeloop.directory import actions as directory
+        from closeloop.directory import queries
+
+        config = context.config
+        contact_id = (config.get("contactId") or "").strip()
+        if contact_id:
+            contact = queries.contact(context.organization, contact_id)
+            if contact is None:
+                raise TaskFailed(f"There is no contact {contact_id!r} in this organization.")
+            return contact
+        email = (config.get("email") or "").strip()
+        if not email:
+            raise TaskFailed("The contact ID and the email are both empty after piped text.")
+        fields = {"email": email}
+        for name in ("firstName", "lastName"):
+            if config.get(name):
+                fields[name] = config[name]
+        if not create:
+            return None
+        contact, _created = directory.upsert_contact(
+            directory.default_directory(context.organization), fields, {}, actor=context.owner
+        )
+        return contact
+
+    def run(self, context: TaskContext) -> dict:
+        from closeloop.distributions import actions
+
+        survey = self._survey(context)
+        contact = self._contact(context, create=True)
+        config = context.config
+        expires = None
+        if (config.get("linkExpiryDays") or "").isdigit():
+            expires = timezone.now() + timedelta(days=int(config["linkExpiryDays"]))
+        try:
+            distribution = actions.create_distribution(
+                context.organization,
+                survey,
+                owner=context.owner,
+                contact=contact,
+                workflow_run_id=str(getattr(context.run, "public_id", "") or context.run or "x"),
+                subject=message_text(context, "subject"),
+                text_body=message_text(context, "body"),
+                from_name=config.get("fromName", ""),
+                from_email=config.get("fromEmail", ""),
+                reply_to=config.get("replyToEmail", ""),
+                link_expires_at=expires,
+            )
+        except actions.DistributionError as error:
+            raise TaskFailed(str(error)) from None
+        return {"distributionId": distribution.public_id, "contactId": contact.public_id}
+
+    def dry_run(self, context: TaskContext) -> DryRun:
+        try:
+            survey = self._survey(context)
+            contact = self._contact(context, create=False)
+        except TaskFailed as error:
+            return DryRun(f"Would fail: {error}", {}, (str(error),))
+        who = contact.email if contact is not None else context.config.get("email")
+        return DryRun(
+            f"Would email an invitation to {survey.name} to {who}.",
+            {
+                "distributionId": "(new distribution)",
+                "contactId": contact.public_id if contact else "(contact by email)",
+            },
+        )
+
+    def config_from_form(self, data, previous: Mapping) -> dict:
+        return self.clean_config({name: data.get(name, "") for name in FIELDS})
+
+    def editor_context(self, config: Mapping, *, organization) -> dict:
+        from closeloop.surveys.queries import surveys_of
+
+        return {"surveys": list(surveys_of(organization)[:200])}

@@ -1,0 +1,10 @@
+"""The "Distribute survey" workflow task (registered when the workflows app is ready)."""
+
+from __future__ import annotations
+
+
+def register() -> None:
+    from closeloop.distributions.workflow_task import DistributeSurveyTask
+    from closeloop.workflows import registry
+
+    registry.register_task(DistributeSurveyTask())
