@@ -4,6 +4,7 @@ from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.problems import ProblemAPI
 from closeloop.api.users import v1_router as users_router
 from closeloop.surveys.api import router as surveys_router
+from closeloop.workflows.api import router as workflows_router
 
 api = ProblemAPI(
     title="Closeloop API",
@@ -14,3 +15,4 @@ api = ProblemAPI(
 )
 api.add_router("", users_router)
 api.add_router("", surveys_router)
+api.add_router("/workflows", workflows_router)

@@ -3,7 +3,7 @@ from django.conf import settings
 NAVIGATION = [
     ("surveys", "Surveys", "surveys:list"),
     ("directory", "Directory", "directory:contacts"),
-    ("workflows", "Workflows", "web:workflows"),
+    ("workflows", "Workflows", "workflows:list"),
     ("distributions", "Distributions", "web:distributions"),
     ("extensions", "Extensions", "web:extensions"),
     ("settings", "Settings", "accounts:settings"),

@@ -14,7 +14,7 @@ SECTIONS = {
         "summary": "Contacts, mailing lists, transactions and deduplication rules.",
     },
     "workflows": {
-        "url_name": "web:workflows",
+        "url_name": "workflows:list",
         "title": "Workflows",
         "qualtrics": "Workflows",
         "summary": "Start tasks when Salesforce, Segment or a JSON event arrives, and see every run.",

@@ -7,7 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("workflows/", views.section, {"section": "workflows"}, name="workflows"),
     path("distributions/", views.section, {"section": "distributions"}, name="distributions"),
     path("extensions/", views.section, {"section": "extensions"}, name="extensions"),
 ]

@@ -3,7 +3,7 @@ from django.urls import reverse
 SECTIONS = [
     "surveys:list",
     "directory:contacts",
-    "web:workflows",
+    "workflows:list",
     "web:distributions",
     "web:extensions",
 ]
