@@ -28,14 +28,14 @@ import multiprocessing
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from common import ensure_postgres_database, free_port, set_up_django
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_workflows"
@@ -54,32 +54,6 @@ def parse_arguments() -> argparse.Namespace:
 
 
 # Set-up --------------------------------------------------------------------------------------
-
-
-def ensure_postgres_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    maintenance = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
-def set_up_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closeloop.settings")
-    sys.path.insert(0, str(REPO_ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def make_workflow() -> tuple[str, str]:
@@ -135,12 +109,6 @@ def make_workflow() -> tuple[str, str]:
         for table in ("workflows_workflowrun", "workflows_taskrun", "jobs_job"):
             cursor.execute(f"VACUUM ANALYZE {table}")
     return f"/inbound/json/{workflow.trigger_token}", token
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_web(url: str, port: int, web_workers: int) -> subprocess.Popen:
