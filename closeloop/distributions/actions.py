@@ -578,3 +578,46 @@ def verify_domain(domain: VerifiedDomain, *, resolver=None) -> bool:
     domain.last_checked_at = now
     domain.save(update_fields=["verified_at", "last_error", "last_checked_at"])
     return domain.verified_at is not None
+
+
+# Individual links ----------------------------------------------------------------------------
+
+
+def links_for(distribution: Distribution, deliveries) -> list[tuple[Delivery, str]]:
+    """The individual link of each delivery, made now where it has none yet (kept encrypted
+    on the delivery, so it stays the link the invitation will carry)."""
+    from closeloop.distributions import secrets
+    from closeloop.surveys import actions as surveys
+
+    if distribution.link_type != LinkType.INDIVIDUAL:
+        url = surveys.anonymous_url(distribution.survey)
+        return [(delivery, url) for delivery in deliveries]
+    made = []
+    with transaction.atomic():
+        for delivery in deliveries:
+            if delivery.link_secret:
+                made.append((delivery, surveys.link_url(secrets.decrypt(delivery.link_secret))))
+                continue
+            try:
+                link, url = surveys.create_link(
+                    distribution.survey,
+                    delivery.contact,
+                    delivery_id=delivery.public_id,
+                    transaction=delivery.transaction,
+                    embedded_data=distribution.embedded_data,
+                    expires_at=distribution.link_expires_at,
+                )
+            except surveys.SurveyNotActive as error:
+                raise DistributionError(str(error)) from None
+            token = url.rstrip("/").rsplit("/", 1)[-1]
+            updated = Delivery.objects.filter(pk=delivery.pk, link_secret="").update(
+                link=link, link_secret=secrets.encrypt(token)
+            )
+            if not updated:  # made meanwhile by the sender: use that one
+                link.delete()
+                delivery.refresh_from_db()
+                url = surveys.link_url(secrets.decrypt(delivery.link_secret))
+            else:
+                delivery.link = link
+            made.append((delivery, url))
+    return made

@@ -40,7 +40,6 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from closeloop import piping
-from closeloop.distributions import secrets
 from closeloop.distributions.actions import SEND_JOB, default_sender, fail_distribution
 from closeloop.distributions.models import (
     Delivery,
@@ -48,7 +47,6 @@ from closeloop.distributions.models import (
     Distribution,
     DistributionStatus,
     Kind,
-    LinkType,
     RecipientKind,
     SuppressedAddress,
 )
@@ -72,6 +70,14 @@ def send_batch_size() -> int:
 def rate_limit() -> float:
     """Messages per second per sending job; 0 means as fast as the server takes them."""
     return float(getattr(settings, "CLOSELOOP_DISTRIBUTION_RATE_LIMIT", 0))
+
+
+def default_body() -> str:
+    return (
+        "Hello ${m://FirstName},\n\nWe would like to hear how we did. "
+        "${l://SurveyLink?d=Take the survey}\n\n"
+        "Not interested? ${l://OptOutLink?d=Unsubscribe}"
+    )
 
 
 class SendingInterrupted(Exception):
@@ -274,9 +280,7 @@ def _claim_batch(distribution: Distribution, chunk, claim: str, counts: dict):
             if verdict is not None:
                 delivery.status, delivery.reason = verdict
                 delivery.updated_at = now
-                delivery.save(
-                    update_fields=["status", "reason", "updated_at", "link", "link_secret"]
-                )
+                delivery.save(update_fields=["status", "reason", "updated_at"])
                 counts["skipped"] += 1
                 continue
             delivery.status = DeliveryStatus.SENDING
@@ -291,8 +295,6 @@ def _claim_batch(distribution: Distribution, chunk, claim: str, counts: dict):
                     "sending_at",
                     "attempts",
                     "updated_at",
-                    "link",
-                    "link_secret",
                 ]
             )
             claimed.append(Claimed(delivery, survey_url, _opt_out_url(distribution, delivery)))
@@ -365,23 +367,13 @@ def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int
 
 
 def _survey_url(distribution: Distribution, delivery: Delivery) -> str:
-    from closeloop.surveys import actions as surveys
+    from closeloop.distributions.actions import DistributionError, links_for
+    from closeloop.surveys.actions import SurveyNotActive
 
-    if distribution.link_type != LinkType.INDIVIDUAL:
-        return surveys.anonymous_url(distribution.survey)
-    if delivery.link_secret:
-        return surveys.link_url(secrets.decrypt(delivery.link_secret))
-    link, url = surveys.create_link(
-        distribution.survey,
-        delivery.contact,
-        delivery_id=delivery.public_id,
-        transaction=delivery.transaction,
-        embedded_data=distribution.embedded_data,
-        expires_at=distribution.link_expires_at,
-    )
-    token = url.rstrip("/").rsplit("/", 1)[-1]
-    delivery.link = link
-    delivery.link_secret = secrets.encrypt(token)
+    try:
+        ((_delivery, url),) = links_for(distribution, [delivery])
+    except DistributionError as error:
+        raise SurveyNotActive(str(error)) from None
     return url
 
 

@@ -18,6 +18,11 @@ from closeloop.surveys import actions as survey_actions
 from closeloop.surveys.tests.sample import simple
 
 
+@pytest.fixture(autouse=True)
+def _distributions_urls(settings):
+    settings.ROOT_URLCONF = "closeloop.distributions.tests.urls"
+
+
 def make_survey(organization, user, *, publish=True, name="Customer feedback"):
     survey = survey_actions.create_survey(organization, user, name, simple("nps"))
     if publish:

@@ -1,0 +1,327 @@
+"""/API/v3 distributions subset (Qualtrics wire format).
+
+    POST /distributions                      create (message by libraryId+messageId or
+                                             messageText; recipients by mailingListId, contactId
+                                             or transactionBatchId; header; surveyLink; sendDate)
+    GET  /distributions?surveyId=SV_…        list with stats
+    GET  /distributions/{id}                 one, with stats
+    GET  /distributions/{id}/history         per-contact history (paged)
+    GET  /distributions/{id}/links           individual links (made for every recipient)
+    POST /distributions/{id}/reminders       {message, header, sendDate, recipientFilter}
+    POST /distributions/{id}/thankyous       same
+
+Register with `api.add_router("", distributions_v3_router)` in closeloop/api/v3.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.utils.dateparse import parse_datetime
+from ninja import Router, Schema
+
+from closeloop.api import qualtrics
+from closeloop.api.auth import token_of
+from closeloop.api.errors import InvalidRequest, NotFound
+from closeloop.distributions import actions, queries
+from closeloop.distributions.models import Distribution, Kind
+
+router = Router(tags=["Distributions"])
+
+PAGE_SIZE = 100
+
+
+class Header(Schema):
+    fromEmail: str = ""
+    fromName: str = ""
+    replyToEmail: str = ""
+    subject: str = ""
+
+
+class MessageIn(Schema):
+    libraryId: str = ""
+    messageId: str = ""
+    messageText: str = ""
+
+
+class Recipients(Schema):
+    mailingListId: str = ""
+    contactId: str = ""
+    transactionBatchId: str = ""
+
+
+class SurveyLinkIn(Schema):
+    surveyId: str
+    type: str = "Individual"
+    expirationDate: str | None = None
+
+
+class CreateDistribution(Schema):
+    message: MessageIn
+    recipients: Recipients
+    header: Header
+    surveyLink: SurveyLinkIn
+    sendDate: str | None = None
+    embeddedData: dict[str, str] | None = None
+
+
+class FollowUp(Schema):
+    message: MessageIn
+    header: Header = Header()
+    sendDate: str | None = None
+    recipientFilter: str = ""
+
+
+class Created(Schema):
+    id: str
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidRequest(
+            f"Invalid {name}: use ISO 8601 with a time zone (2026-01-31T09:00:00Z)."
+        )
+    return parsed
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _message(request, message: MessageIn) -> dict:
+    organization, user = token_of(request).organization, token_of(request).user
+    if message.messageId:
+        found = queries.message_of(organization, message.messageId, user)
+        if found is None:
+            raise NotFound(f"Invalid messageId: {message.messageId}")
+        return {"message": found}
+    if message.messageText:
+        return {"html_body": message.messageText}
+    raise InvalidRequest("Give message.messageId (with libraryId) or message.messageText.")
+
+
+def _distribution(request, distribution_id: str) -> Distribution:
+    found = queries.distribution_of(token_of(request).organization, distribution_id)
+    if found is None:
+        raise NotFound(f"Invalid distributionId: {distribution_id}")
+    return found
+
+
+def _element(distribution: Distribution, stats: dict) -> dict:
+    return {
+        "id": distribution.public_id,
+        "parentDistributionId": distribution.parent.public_id if distribution.parent else None,
+        "ownerId": distribution.owner.public_id if distribution.owner else None,
+        "organizationId": distribution.organization.brand_id,
+        "requestType": distribution.kind.capitalize()
+        if distribution.kind != "thankyou"
+        else "ThankYou",
+        "requestStatus": {"scheduled": "Pending", "sending": "InProgress", "done": "Done"}.get(
+            distribution.status, "Failed"
+        ),
+        "sendDate": _iso(distribution.send_at),
+        "createdDate": _iso(distribution.created_at),
+        "modifiedDate": _iso(distribution.finished_at or distribution.created_at),
+        "headers": {
+            "fromEmail": distribution.from_email or actions.default_sender()[1],
+            "replyToEmail": distribution.reply_to,
+            "fromName": distribution.from_name,
+            "subject": distribution.subject,
+        },
+        "recipients": {
+            "mailingListId": distribution.mailing_list.public_id
+            if distribution.mailing_list
+            else None,
+            "contactId": distribution.contact.public_id if distribution.contact else None,
+        },
+        "surveyLink": {
+            "surveyId": distribution.survey.public_id,
+            "expirationDate": _iso(distribution.link_expires_at),
+            "linkType": distribution.link_type,
+        },
+        "stats": {
+            "sent": stats["sent"],
+            "failed": stats["failed"],
+            "started": stats["started"],
+            "bounced": stats["bounced"],
+            "opened": stats["opened"],
+            "skipped": stats["skipped"],
+            "finished": stats["finished"],
+            "complaints": stats["complaints"],
+            "blocked": 0,
+        },
+    }
+
+
+@router.post("/distributions", response=qualtrics.responses(Created, 404), summary="Create")
+def create_distribution(request, body: CreateDistribution):
+    from closeloop.directory import queries as directory_queries
+    from closeloop.surveys.queries import survey_of
+
+    organization = token_of(request).organization
+    survey = survey_of(organization, body.surveyLink.surveyId)
+    if survey is None:
+        raise NotFound(f"Invalid surveyId: {body.surveyLink.surveyId}")
+    recipients: dict = {}
+    if body.recipients.mailingListId:
+        found = directory_queries.mailing_list(organization, body.recipients.mailingListId)
+        if found is None:
+            raise NotFound(f"Invalid mailingListId: {body.recipients.mailingListId}")
+        recipients["mailing_list"] = found
+    if body.recipients.contactId:
+        found = directory_queries.contact(organization, body.recipients.contactId)
+        if found is None:
+            raise NotFound(f"Invalid contactId: {body.recipients.contactId}")
+        recipients["contact"] = found
+    if body.recipients.transactionBatchId:
+        found = directory_queries.transaction_batch(
+            organization, body.recipients.transactionBatchId
+        )
+        if found is None:
+            raise NotFound(f"Invalid transactionBatchId: {body.recipients.transactionBatchId}")
+        recipients["transaction_batch"] = found
+    try:
+        distribution = actions.create_distribution(
+            organization,
+            survey,
+            owner=token_of(request).user,
+            link_type=body.surveyLink.type,
+            link_expires_at=_date(body.surveyLink.expirationDate, "surveyLink.expirationDate"),
+            subject=body.header.subject,
+            from_name=body.header.fromName,
+            from_email=body.header.fromEmail,
+            reply_to=body.header.replyToEmail,
+            send_at=_date(body.sendDate, "sendDate"),
+            embedded_data=body.embeddedData,
+            **recipients,
+            **_message(request, body.message),
+        )
+    except actions.DistributionError as error:
+        raise InvalidRequest(str(error)) from None
+    return qualtrics.ok({"id": distribution.public_id}, request=request)
+
+
+@router.get("/distributions", summary="List distributions of a survey")
+def list_distributions(request, surveyId: str, skipToken: str | None = None):
+    from closeloop.surveys.queries import survey_of
+
+    organization = token_of(request).organization
+    survey = survey_of(organization, surveyId)
+    if survey is None:
+        raise NotFound(f"Invalid surveyId: {surveyId}")
+    position = qualtrics.decode_skip_token(skipToken)
+    found = queries.with_stats(queries.distributions_of(organization, survey=survey))
+    page = list(found[position : position + PAGE_SIZE + 1])
+    following = None
+    if len(page) > PAGE_SIZE:
+        page = page[:PAGE_SIZE]
+        following = qualtrics.next_page_url(request, position + PAGE_SIZE, surveyId=surveyId)
+    elements = [
+        _element(item, {name: getattr(item, f"stat_{name}") for name in queries.STATS})
+        for item in page
+    ]
+    return qualtrics.ok({"elements": elements, "nextPage": following}, request=request)
+
+
+@router.get("/distributions/{distributionId}", summary="Get distribution")
+def get_distribution(request, distributionId: str):
+    distribution = _distribution(request, distributionId)
+    return qualtrics.ok(_element(distribution, queries.stats_of(distribution)), request=request)
+
+
+@router.get("/distributions/{distributionId}/history", summary="Distribution history")
+def history(request: HttpRequest, distributionId: str, skipToken: str | None = None):
+    distribution = _distribution(request, distributionId)
+    actions.sync_survey_progress(distribution)
+    position = qualtrics.decode_skip_token(skipToken)
+    page = list(queries.deliveries_of(distribution)[position : position + PAGE_SIZE + 1])
+    following = None
+    if len(page) > PAGE_SIZE:
+        page = page[:PAGE_SIZE]
+        following = qualtrics.next_page_url(request, position + PAGE_SIZE)
+    elements = [
+        {
+            "contactId": d.contact.public_id,
+            "contactLookupId": None,
+            "distributionId": distribution.public_id,
+            "status": d.status,
+            "statusReason": d.reason or None,
+            "surveyLink": None,
+            "contactFrequencyRuleId": None,
+            "responseId": d.response_id or None,
+            "responseCompletedAt": _iso(d.finished_at),
+            "sentAt": _iso(d.sent_at),
+            "emailAddress": d.email,
+            "firstName": d.contact.first_name,
+            "lastName": d.contact.last_name,
+            "externalDataReference": d.contact.ext_ref,
+            "surveySessionId": None,
+        }
+        for d in page
+    ]
+    return qualtrics.ok({"elements": elements, "nextPage": following}, request=request)
+
+
+@router.get("/distributions/{distributionId}/links", summary="Generated individual links")
+def links(request, distributionId: str, skipToken: str | None = None):
+    distribution = _distribution(request, distributionId)
+    position = qualtrics.decode_skip_token(skipToken)
+    deliveries = list(queries.deliveries_of(distribution)[position : position + PAGE_SIZE + 1])
+    following = None
+    if len(deliveries) > PAGE_SIZE:
+        deliveries = deliveries[:PAGE_SIZE]
+        following = qualtrics.next_page_url(request, position + PAGE_SIZE)
+    try:
+        made = actions.links_for(distribution, deliveries)
+    except actions.DistributionError as error:
+        raise InvalidRequest(str(error)) from None
+    elements = [
+        {
+            "contactId": d.contact.public_id,
+            "link": url,
+            "exceededContactFrequency": False,
+            "linkExpiration": _iso(d.link.expires_at) if d.link else None,
+            "status": d.status,
+            "lastName": d.contact.last_name,
+            "firstName": d.contact.first_name,
+            "externalDataReference": d.contact.ext_ref,
+            "email": d.email,
+            "unsubscribed": d.contact.unsubscribed,
+        }
+        for d, url in made
+    ]
+    return qualtrics.ok({"elements": elements, "nextPage": following}, request=request)
+
+
+def _followup(request, distributionId: str, body: FollowUp, kind: str):
+    parent = _distribution(request, distributionId)
+    try:
+        followup = actions.create_followup(
+            parent,
+            kind,
+            owner=token_of(request).user,
+            recipient_filter=body.recipientFilter,
+            subject=body.header.subject,
+            from_name=body.header.fromName,
+            from_email=body.header.fromEmail,
+            reply_to=body.header.replyToEmail,
+            send_at=_date(body.sendDate, "sendDate"),
+            **_message(request, body.message),
+        )
+    except actions.DistributionError as error:
+        raise InvalidRequest(str(error)) from None
+    return qualtrics.ok({"distributionId": followup.public_id}, request=request)
+
+
+@router.post("/distributions/{distributionId}/reminders", summary="Create a reminder")
+def reminders(request, distributionId: str, body: FollowUp):
+    return _followup(request, distributionId, body, Kind.REMINDER)
+
+
+@router.post("/distributions/{distributionId}/thankyous", summary="Create a thank-you")
+def thankyous(request, distributionId: str, body: FollowUp):
+    return _followup(request, distributionId, body, Kind.THANK_YOU)

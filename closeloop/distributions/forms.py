@@ -1,0 +1,56 @@
+from django import forms
+
+from closeloop.distributions.sending import default_body
+
+
+class DistributionForm(forms.Form):
+    survey = forms.ChoiceField(label="Survey")
+    mailing_list = forms.ChoiceField(label="Mailing list")
+    from_name = forms.CharField(label="From name", required=False, max_length=200)
+    from_email = forms.CharField(
+        label="From address",
+        required=False,
+        max_length=320,
+        help_text="Empty: the default sender. Otherwise an address at a verified domain.",
+    )
+    reply_to = forms.CharField(label="Reply-to", required=False, max_length=320)
+    subject = forms.CharField(
+        label="Subject", max_length=500, initial="We would like your feedback"
+    )
+    text_body = forms.CharField(
+        label="Message",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        initial=default_body(),
+        help_text=(
+            "Piped text: ${m://FirstName}, ${m://LastName}, ${e://Field/Name}, "
+            "${l://SurveyLink?d=Take the survey}, ${l://SurveyURL}, ${l://OptOutLink?d=Unsubscribe}."
+        ),
+    )
+    when = forms.ChoiceField(
+        label="Send",
+        choices=[("now", "Now"), ("later", "At a scheduled time")],
+        widget=forms.RadioSelect,
+        initial="now",
+    )
+    send_at = forms.DateTimeField(
+        label="Send at (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args, surveys=(), mailing_lists=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["survey"].choices = [(s.public_id, s.name) for s in surveys]
+        self.fields["mailing_list"].choices = [
+            (m.public_id, f"{m.name} ({m.contact_count})") for m in mailing_lists
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("when") == "later" and not data.get("send_at"):
+            self.add_error("send_at", "Give the date and time to send at.")
+        return data
+
+
+class DomainForm(forms.Form):
+    domain = forms.CharField(label="Domain", max_length=253)

@@ -1,0 +1,253 @@
+"""Distributions pages: the list (all, or one survey's tab), a distribution's stats, funnel
+and per-contact history (CSV too), creating a distribution, and sending domains."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from closeloop.distributions import actions, queries
+from closeloop.distributions.forms import DistributionForm, DomainForm
+from closeloop.distributions.models import DeliveryStatus
+
+FUNNEL = (
+    ("sent", "Sent"),
+    ("opened", "Opened"),
+    ("started", "Started"),
+    ("finished", "Finished"),
+)
+OTHER_STATS = (
+    ("failed", "Failed"),
+    ("bounced", "Bounced"),
+    ("skipped", "Skipped"),
+    ("complaints", "Complaints"),
+    ("pending", "Pending"),
+)
+
+
+def _organization(request):
+    if request.organization is None:
+        raise Http404("You are not a member of any organization.")
+    return request.organization
+
+
+def _funnel(stats: dict) -> list[tuple[str, int, int]]:
+    top = max(stats.get("total", 0), 1)
+    return [(label, stats[key], round(100 * stats[key] / top)) for key, label in FUNNEL]
+
+
+def _rows(distributions) -> list[dict]:
+    rows = []
+    for item in distributions:
+        stats = {name: getattr(item, f"stat_{name}") for name in (*queries.STATS, "total")}
+        rows.append({"distribution": item, "stats": stats, "funnel": _funnel(stats)})
+    return rows
+
+
+@login_required
+def distribution_list(request, survey_id: str = ""):
+    organization = _organization(request)
+    survey = None
+    if survey_id:
+        from closeloop.surveys.queries import survey_of
+
+        survey = survey_of(organization, survey_id)
+        if survey is None:
+            raise Http404("No such survey.")
+    found = queries.with_stats(queries.distributions_of(organization, survey=survey))
+    page = Paginator(found, 25).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "rows": _rows(page),
+        "survey": survey,
+        "active": "distributions",
+        "other_stats": OTHER_STATS,
+    }
+    return render(request, "distributions/list.html", context)
+
+
+@login_required
+def distribution_detail(request, distribution_id: str):
+    organization = _organization(request)
+    distribution = queries.distribution_of(organization, distribution_id)
+    if distribution is None:
+        raise Http404("No such distribution.")
+    actions.sync_survey_progress(distribution)
+    stats = queries.stats_of(distribution)
+    status = request.GET.get("status", "")
+    if status not in DeliveryStatus.values:
+        status = ""
+    deliveries = queries.deliveries_of(distribution, status=status)
+    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    context = {
+        "distribution": distribution,
+        "stats": stats,
+        "funnel": _funnel(stats),
+        "other_stats": [(label, stats[key]) for key, label in OTHER_STATS],
+        "page": page,
+        "status": status,
+        "statuses": DeliveryStatus,
+        "active": "distributions",
+    }
+    return render(request, "distributions/detail.html", context)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+HISTORY_COLUMNS = [
+    "distributionId",
+    "contactId",
+    "firstName",
+    "lastName",
+    "email",
+    "status",
+    "reason",
+    "messageId",
+    "responseId",
+    "sentDate",
+    "openedDate",
+    "surveyStartedDate",
+    "surveyFinishedDate",
+    "bouncedDate",
+    "complainedDate",
+]
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z") if moment else ""
+
+
+def history_rows(distribution):
+    for delivery in queries.deliveries_of(distribution).iterator(chunk_size=2000):
+        contact = delivery.contact
+        yield [
+            distribution.public_id,
+            contact.public_id,
+            contact.first_name,
+            contact.last_name,
+            delivery.email,
+            delivery.status,
+            delivery.reason or delivery.error,
+            delivery.message_id,
+            delivery.response_id,
+            _iso(delivery.sent_at),
+            _iso(delivery.opened_at),
+            _iso(delivery.started_at),
+            _iso(delivery.finished_at),
+            _iso(delivery.bounced_at),
+            _iso(delivery.complained_at),
+        ]
+
+
+@login_required
+def history_csv(request, distribution_id: str):
+    organization = _organization(request)
+    distribution = queries.distribution_of(organization, distribution_id)
+    if distribution is None:
+        raise Http404("No such distribution.")
+    actions.sync_survey_progress(distribution)
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(HISTORY_COLUMNS)
+        for row in history_rows(distribution):
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    name = f"distribution-history-{distribution.public_id}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def distribution_create(request):
+    from closeloop.directory import queries as directory_queries
+    from closeloop.surveys.models import SurveyStatus
+    from closeloop.surveys.queries import survey_of, surveys_of
+
+    organization = _organization(request)
+    surveys = list(surveys_of(organization).filter(status=SurveyStatus.ACTIVE)[:500])
+    directory = directory_queries.default_directory(organization)
+    lists = list(directory_queries.mailing_lists_of(organization, directory)) if directory else []
+    initial = {"survey": request.GET.get("survey", "")}
+    form = DistributionForm(
+        request.POST or None, surveys=surveys, mailing_lists=lists, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        survey = survey_of(organization, data["survey"])
+        mailing_list = directory_queries.mailing_list(organization, data["mailing_list"], directory)
+        send_at = data["send_at"] if data["when"] == "later" else None
+        try:
+            distribution = actions.create_distribution(
+                organization,
+                survey,
+                owner=request.user,
+                mailing_list=mailing_list,
+                subject=data["subject"],
+                text_body=data["text_body"],
+                from_name=data["from_name"],
+                from_email=data["from_email"],
+                reply_to=data["reply_to"],
+                send_at=send_at,
+            )
+        except actions.DistributionError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Distribution {distribution.public_id} is on its way.")
+            return redirect("distributions:detail", distribution.public_id)
+    context = {"form": form, "active": "distributions", "has_surveys": bool(surveys)}
+    return render(request, "distributions/create.html", context)
+
+
+@login_required
+def domains(request):
+    organization = _organization(request)
+    form = DomainForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            domain = actions.add_domain(organization, form.cleaned_data["domain"])
+        except actions.DistributionError as error:
+            form.add_error("domain", str(error))
+        else:
+            messages.success(request, f"Publish the TXT record below for {domain.domain}.")
+            return redirect("distributions:domains")
+    context = {
+        "form": form,
+        "domains": queries.domains_of(organization),
+        "active": "distributions",
+    }
+    return render(request, "distributions/domains.html", context)
+
+
+@login_required
+@require_POST
+def domain_check(request, domain_id: int):
+    domain = queries.domain_of(_organization(request), domain_id)
+    if domain is None:
+        raise Http404("No such domain.")
+    if actions.verify_domain(domain):
+        messages.success(request, f"{domain.domain} is verified.")
+    else:
+        messages.error(request, domain.last_error)
+    return redirect("distributions:domains")
+
+
+@login_required
+@require_POST
+def domain_delete(request, domain_id: int):
+    domain = queries.domain_of(_organization(request), domain_id)
+    if domain is None:
+        raise Http404("No such domain.")
+    actions.delete_domain(domain)
+    messages.success(request, f"{domain.domain} removed.")
+    return redirect("distributions:domains")
