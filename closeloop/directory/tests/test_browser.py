@@ -56,7 +56,7 @@ def test_contacts_import_and_report(page, live_server, org_a, tmp_path):
     page.get_by_text("waiting for a worker").wait_for()
     # A worker would pick the job up; run the import here while the page keeps polling.
     imports.run_import(ContactImport.objects.get())
-    page.locator("#import-status").get_by_text("finished").wait_for(timeout=10_000)
+    page.locator("#import-status").get_by_text("finished").wait_for(timeout=30_000)
     report = page.locator("#import-status").inner_text()
     assert re.search(r"Created\s+1", report) and re.search(r"Updated\s+1", report)
     assert "not a valid email" in report
