@@ -1,13 +1,11 @@
-"""URLs for the directory tests: the project's, with the directory's own routes in front until
-the project routes to them itself. Two lines outside this app are pending:
+"""URLs for the directory tests: the project's, plus the directory API on /API/v3 until the v3
+API mounts it itself — closeloop/api/v3.py:
 
-- closeloop/api/v3.py: `api.add_router("/directories", router)` (router from
-  closeloop.directory.api);
-- closeloop/web/urls.py: drop the `directory/` placeholder section, so that /directory/ reaches
-  closeloop.directory.urls (and point the "Directory" navigation entry at directory:contacts).
+    from closeloop.directory.api import router as directory_router
+    api.add_router("/directories", directory_router)
 """
 
-from django.urls import include, path
+from django.urls import path
 
 from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.qualtrics import QualtricsAPI
@@ -17,7 +15,7 @@ from closeloop.urls import urlpatterns as project_urlpatterns
 
 MOUNTED = any(mounted is router for _prefix, mounted in v3_api._routers)
 
-urlpatterns = [path("directory/", include("closeloop.directory.urls"))]
+urlpatterns = []
 if not MOUNTED:
     test_api = QualtricsAPI(
         title="directory tests",
