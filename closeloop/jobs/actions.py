@@ -58,6 +58,7 @@ def enqueue_unique(
         idempotency_key=idempotency_key,
         run_after=run_after or now,
         created_at=now,
+        retries_from=now,
         organization_id=_organization_id(organization),
     )
     if idempotency_key is None:
@@ -87,6 +88,7 @@ def enqueue_many(kind: str, payloads: Iterable[dict], *, organization=None) -> i
             payload=payload,
             run_after=now,
             created_at=now,
+            retries_from=now,
             organization_id=organization_id,
         )
         for payload in payloads
@@ -108,9 +110,15 @@ def _notify_workers() -> None:
 
 
 def retry_job(job: Job) -> bool:
-    """Operator action: run a failed or dead job again now. False if it was not retryable."""
+    """Operator action: run a failed or dead job again now, with a fresh retry horizon.
+    False if it was not retryable."""
+    now = timezone.now()
     changed = Job.objects.filter(pk=job.pk, status__in=RETRYABLE_STATUSES).update(
-        status=JobStatus.QUEUED, run_after=timezone.now(), finished_at=None, lease_expires_at=None
+        status=JobStatus.QUEUED,
+        run_after=now,
+        retries_from=now,
+        finished_at=None,
+        lease_expires_at=None,
     )
     if changed:
         _notify_workers()
@@ -136,7 +144,15 @@ def delete_finished_jobs(*, succeeded_before: datetime, failed_before: datetime)
 
 # The worker's state changes. The worker calls them inside its own transactions.
 
-CLAIM_FIELDS = ("id", "kind", "payload", "attempts", "created_at", "organization_id")
+CLAIM_FIELDS = (
+    "id",
+    "kind",
+    "payload",
+    "attempts",
+    "created_at",
+    "retries_from",
+    "organization_id",
+)
 
 
 def claim_due_jobs(
@@ -173,7 +189,7 @@ def _bury_past_horizon(jobs: Iterable[Job], now: datetime, horizon_seconds: floa
     """A job whose workers keep dying (out of memory, say) must not be re-run forever."""
     deadline = now - timedelta(seconds=horizon_seconds)
     jobs = list(jobs)
-    buried = [job.id for job in jobs if job.created_at < deadline]
+    buried = [job.id for job in jobs if job.retries_from < deadline]
     if buried:
         Job.objects.filter(id__in=buried).update(
             status=JobStatus.DEAD,
@@ -181,7 +197,7 @@ def _bury_past_horizon(jobs: Iterable[Job], now: datetime, horizon_seconds: floa
             lease_expires_at=None,
             last_error="Its worker stopped during the run (lease expired) after the retry horizon.",
         )
-    return [job for job in jobs if job.created_at >= deadline]
+    return [job for job in jobs if job.retries_from >= deadline]
 
 
 def _lockable():

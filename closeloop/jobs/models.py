@@ -31,6 +31,8 @@ class Job(models.Model):
     locked_by = models.CharField(max_length=255, blank=True, help_text="worker id: host:pid:uuid")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Start of the retry horizon: creation, or the last time an operator pressed "Retry now".
+    retries_from = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     organization = models.ForeignKey(

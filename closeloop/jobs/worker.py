@@ -285,7 +285,7 @@ def next_retry(job: Job, error: Exception, now: datetime) -> datetime | None:
     requested = error.delay_seconds if isinstance(error, RetryLater) else None
     return backoff.next_run_after(
         now=now,
-        created_at=job.created_at,
+        created_at=job.retries_from,
         attempts=job.attempts,
         horizon_seconds=settings.CLOSELOOP_JOB_RETRY_HORIZON_SECONDS,
         jitter=random.uniform(0.5, 1.0),

@@ -62,13 +62,30 @@ def test_the_backoff_grows_with_each_attempt():
 def test_a_job_failing_past_the_retry_horizon_is_dead():
     job = actions.enqueue("test.transient")
     horizon = settings.CLOSELOOP_JOB_RETRY_HORIZON_SECONDS
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=horizon - 3))
+    Job.objects.filter(pk=job.pk).update(
+        retries_from=timezone.now() - timedelta(seconds=horizon - 3)
+    )
     job = run(job)
 
     assert job.status == JobStatus.DEAD
     assert job.finished_at is not None
     assert "ConnectionError" in job.last_error
     assert Worker().run_once() == 0
+
+
+def test_retry_now_gives_a_dead_job_a_fresh_horizon():
+    job = actions.enqueue("test.transient")
+    horizon = settings.CLOSELOOP_JOB_RETRY_HORIZON_SECONDS
+    long_ago = timezone.now() - timedelta(seconds=horizon - 3)
+    Job.objects.filter(pk=job.pk).update(created_at=long_ago, retries_from=long_ago)
+    assert run(job).status == JobStatus.DEAD
+
+    assert actions.retry_job(job)
+    job = run(job)
+
+    assert job.status == JobStatus.QUEUED  # failed transiently again, but inside the new horizon
+    assert job.attempts == 2
+    assert job.created_at == long_ago
 
 
 def test_a_permanent_error_fails_at_once():
@@ -149,7 +166,7 @@ def test_a_job_whose_worker_keeps_dying_is_dead_after_the_horizon():
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.RUNNING,
         attempts=7,
-        created_at=timezone.now() - timedelta(seconds=horizon + 1),
+        retries_from=timezone.now() - timedelta(seconds=horizon + 1),
         lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     job = run(job)
