@@ -183,5 +183,15 @@ LOGGING = {
 CLOSELOOP_JOB_LEASE_SECONDS = 60
 CLOSELOOP_JOB_RETRY_HORIZON_SECONDS = 24 * 60 * 60
 CLOSELOOP_JOB_RETENTION_DAYS = 14
-CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(os.environ.get("CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", "90"))
+CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(
+    os.environ.get("CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", "90")
+)
 CLOSELOOP_SURVEY_RATE_LIMIT = int(os.environ.get("CLOSELOOP_SURVEY_RATE_LIMIT", "600"))
+# Messages per second per send job (0: as fast as the mail server accepts).
+CLOSELOOP_DISTRIBUTION_RATE_LIMIT = float(os.environ.get("CLOSELOOP_DISTRIBUTION_RATE_LIMIT", "0"))
+# Provider delivery webhooks (django-anymail): "user:password" the provider sends as Basic auth.
+ANYMAIL = (
+    {"WEBHOOK_SECRET": os.environ["ANYMAIL_WEBHOOK_SECRET"]}
+    if os.environ.get("ANYMAIL_WEBHOOK_SECRET")
+    else {}
+)

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -334,7 +335,7 @@ def start_link_response(link: SurveyLink, *, language: str = "", metadata=None) 
             return existing
         survey = locked.survey
         version = require_active(survey)
-        return start_response(
+        response = start_response(
             survey,
             version,
             contact=locked.contact,
@@ -342,6 +343,16 @@ def start_link_response(link: SurveyLink, *, language: str = "", metadata=None) 
             language=choose_language(version, language, locked.contact),
             metadata={"channel": "individual", **(metadata or {})},
         )
+        report_to_distribution(response.delivery_id, "started", response.public_id)
+        return response
+
+
+def report_to_distribution(delivery_id: str, event: str, response_id: str = "") -> None:
+    """Keep the invitation's delivery history (SurveyStarted, SurveyFinished …) in step."""
+    if delivery_id and apps.is_installed("closeloop.distributions"):
+        from closeloop.distributions.actions import record_survey_event
+
+        record_survey_event(delivery_id, event, response_id=response_id)
 
 
 def submit_page(response: Response, page: int, get_list, *, back: bool = False) -> logic.Step:
@@ -391,6 +402,9 @@ def _record(response: Response, now: datetime, *, finished: bool) -> None:
     response.save()
     if response.link_id is not None and finished:
         SurveyLink.objects.filter(pk=response.link_id, used_at__isnull=True).update(used_at=now)
+    report_to_distribution(
+        response.delivery_id, "finished" if finished else "partial", response.public_id
+    )
     enqueue(
         RESPONSE_FINISHED_JOB,
         {"response": response.public_id, "survey": response.survey.public_id, "finished": finished},

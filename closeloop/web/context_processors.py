@@ -4,7 +4,7 @@ NAVIGATION = [
     ("surveys", "Surveys", "surveys:list"),
     ("directory", "Directory", "directory:contacts"),
     ("workflows", "Workflows", "workflows:list"),
-    ("distributions", "Distributions", "web:distributions"),
+    ("distributions", "Distributions", "distributions:list"),
     ("extensions", "Extensions", "web:extensions"),
     ("settings", "Settings", "accounts:settings"),
 ]

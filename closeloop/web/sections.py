@@ -20,7 +20,7 @@ SECTIONS = {
         "summary": "Start tasks when Salesforce, Segment or a JSON event arrives, and see every run.",
     },
     "distributions": {
-        "url_name": "web:distributions",
+        "url_name": "distributions:list",
         "title": "Distributions",
         "qualtrics": "Distributions",
         "summary": "Email and SMS invitations, reminders and their delivery history.",

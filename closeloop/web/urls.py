@@ -7,6 +7,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("distributions/", views.section, {"section": "distributions"}, name="distributions"),
     path("extensions/", views.section, {"section": "extensions"}, name="extensions"),
 ]

@@ -144,3 +144,31 @@ def test_a_domain_is_verified_by_its_txt_record(org_a):
 def test_a_bad_domain_name_is_refused(org_a):
     with pytest.raises(actions.DistributionError, match="is not a domain name"):
         actions.add_domain(org_a[0], "not a domain")
+
+
+def _personal_path(message) -> str:
+    url = next(word for word in message.body.split() if "/jfe/" in word)
+    return url[url.index("/jfe/") :]
+
+
+def test_opening_the_personal_link_marks_survey_started_at_once(client, sent):
+    _distribution, deliveries = sent
+    by_recipient = {delivery.email: delivery for delivery in deliveries}
+    message = mail.outbox[0]
+    delivery = by_recipient[message.to[0]]
+    assert client.get(_personal_path(message)).status_code == 200
+    assert status(delivery) == DeliveryStatus.SURVEY_STARTED
+    assert status(by_recipient[mail.outbox[1].to[0]]) == DeliveryStatus.SUCCESS
+
+
+def test_an_expired_personal_link_marks_session_expired(client, sent):
+    from django.utils import timezone
+
+    from closeloop.surveys.models import SurveyLink
+
+    _distribution, deliveries = sent
+    message = mail.outbox[0]
+    delivery = next(d for d in deliveries if d.email == message.to[0])
+    SurveyLink.objects.filter(delivery_id=delivery.public_id).update(expires_at=timezone.now())
+    client.get(_personal_path(message))
+    assert status(delivery) == DeliveryStatus.SESSION_EXPIRED

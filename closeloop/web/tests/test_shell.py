@@ -4,7 +4,7 @@ SECTIONS = [
     "surveys:list",
     "directory:contacts",
     "workflows:list",
-    "web:distributions",
+    "distributions:list",
     "web:extensions",
 ]
 
