@@ -8,6 +8,7 @@ B-tree probe at millions of contacts.
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from django.conf import settings
@@ -72,6 +73,30 @@ def _pattern_index(column: str, name: str) -> models.Index:
     )
 
 
+class EmbeddedDataField(models.JSONField):
+    """Embedded data {name: text}, with a `has_value` lookup: some field equals the value.
+
+    On PostgreSQL `has_value` is `embedded_data @? '$.* ? (@ == "value")'`, which the GIN
+    index on the column answers; on SQLite it reads each contact's JSON.
+    """
+
+
+@EmbeddedDataField.register_lookup
+class HasValue(models.Lookup):
+    lookup_name = "has_value"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        sql = f"EXISTS (SELECT 1 FROM json_each({lhs}) AS item WHERE item.value = %s)"
+        return sql, [*lhs_params, str(self.rhs)]
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        path = f"$.* ? (@ == {json.dumps(str(self.rhs), ensure_ascii=False)})"
+        return f"{lhs} @? %s::jsonpath", [*lhs_params, path]
+
+
 class Directory(models.Model):
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="directories"
@@ -118,7 +143,7 @@ class Contact(models.Model):
     language = models.CharField(max_length=16, blank=True)
     unsubscribed = models.BooleanField(default=False)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    embedded_data = models.JSONField(default=dict, blank=True)
+    embedded_data = EmbeddedDataField(default=dict, blank=True)
     # Normalised, for matching and search (see closeloop.directory.dedup).
     phone_e164 = models.CharField(max_length=20, blank=True)
     email_normalized = models.CharField(max_length=320, blank=True)

@@ -69,7 +69,8 @@ def contacts_by_public_ids(organization, directory: Directory, public_ids) -> di
 
 def search_condition(term: str, region: str = "US") -> Q:
     """What the search box matches, each through an index: the exact email or phone, the
-    start of the extRef, first or last name; "Name=value" matches embedded data exactly."""
+    start of the extRef, first or last name, the exact value of any embedded data field;
+    "Name=value" matches one embedded data field exactly."""
     term = (term or "").strip()
     if not term:
         return Q()
@@ -88,6 +89,7 @@ def search_condition(term: str, region: str = "US") -> Q:
     phone = dedup.normalize_phone(term, region)
     if phone:
         condition |= Q(phone_e164=phone)
+    condition |= Q(embedded_data__has_value=term)  # exact value of any field (GIN index)
     parts = folded.split()
     if len(parts) == 2:
         condition |= Q(first_name_normalized=parts[0], last_name_normalized__startswith=parts[1])

@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ('language', models.CharField(blank=True, max_length=16)),
                 ('unsubscribed', models.BooleanField(default=False)),
                 ('unsubscribed_at', models.DateTimeField(blank=True, null=True)),
-                ('embedded_data', models.JSONField(blank=True, default=dict)),
+                ('embedded_data', closeloop.directory.models.EmbeddedDataField(blank=True, default=dict)),
                 ('phone_e164', models.CharField(blank=True, max_length=20)),
                 ('email_normalized', models.CharField(blank=True, max_length=320)),
                 ('ext_ref_normalized', models.CharField(blank=True, max_length=200)),

@@ -3,6 +3,7 @@
 import pytest
 
 from closeloop.directory import actions, queries
+from closeloop.directory.models import Contact
 from closeloop.directory.tests.factories import make_directory
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +50,10 @@ def names(organization, directory, term):
         ("smi", ["John"]),
         ("jane do", ["Jane"]),
         ("Store=Paris", ["John"]),
+        ("Paris", ["John"]),
+        ("Berlin", ["Jane"]),
+        ("berlin", []),
+        ('Be"rlin', []),
         ("store=Paris", []),
         ("nobody", []),
         ("", ["Jane", "John", "Émile"]),
@@ -72,3 +77,22 @@ def test_page_size_is_clamped():
     assert queries.clamp_page_size("0") == 1
     assert queries.clamp_page_size(1000) == 100
     assert queries.clamp_page_size("abc", default=50) == 50
+
+
+def test_embedded_values_with_quotes_and_accents(org_a, directory):
+    actions.upsert_contact(directory, {"firstName": "Q"}, {"Note": 'say "hi" \\ café'})
+    assert names(org_a[0], directory, 'say "hi" \\ café') == ["Q"]
+
+
+def test_postgresql_answers_embedded_value_search_from_the_gin_index(org_a, directory):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the GIN index exists on PostgreSQL only")
+    query = Contact.objects.filter(embedded_data__has_value="Paris")
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "contact_embedded_gin" in plan
