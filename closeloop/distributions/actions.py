@@ -141,10 +141,10 @@ def create_distribution(
         require_active(survey)
     except SurveyNotActive as error:
         raise DistributionError(str(error)) from None
-    if channel != Channel.EMAIL:
-        raise DistributionError(
-            "Only email distributions are available so far: SMS and two-way SMS are not yet."
-        )
+    if channel not in Channel.values:
+        raise DistributionError(f"The channel must be one of {', '.join(Channel.values)}.")
+    if channel == Channel.SMS_TWO_WAY:
+        raise DistributionError("Two-way SMS surveys are not available yet.")
     if link_type not in LinkType.values:
         raise DistributionError(f"The link type must be one of {', '.join(LinkType.values)}.")
     sources = [item for item in (mailing_list, contact, transaction_batch) if item is not None]
@@ -163,8 +163,12 @@ def create_distribution(
             )
     elif contact is not None:
         recipient_kind = RecipientKind.WORKFLOW if workflow_run_id else RecipientKind.CONTACT
-        if not contact.email_normalized:
+        if channel == Channel.EMAIL and not contact.email_normalized:
             raise DistributionError(f"The contact {contact.public_id} has no email address.")
+        if channel != Channel.EMAIL and not contact.phone_e164:
+            raise DistributionError(
+                f"The contact {contact.public_id} has no valid mobile number (E.164)."
+            )
     else:
         recipient_kind = RecipientKind.TRANSACTION_BATCH
         if not transaction_batch.transactions.exists():
@@ -177,8 +181,14 @@ def create_distribution(
         subject = subject or message.subject
         html_body = html_body or message.html_body
         text_body = text_body or message.text_body
-    subject, html_body, text_body = _check_content(subject, html_body, text_body)
-    from_email = check_from_address(organization, from_email)
+    if channel == Channel.EMAIL:
+        subject, html_body, text_body = _check_content(subject, html_body, text_body)
+        from_email = check_from_address(organization, from_email)
+    else:
+        from closeloop.distributions.channels.sms import check_sms_text
+
+        text_body = check_sms_text(text_body)
+        subject, html_body, from_email = "", "", ""
     reply_to = clean_address(reply_to, "The reply-to address") if reply_to.strip() else ""
     from_name = " ".join((from_name or "").split())[:200]
     now = timezone.now()

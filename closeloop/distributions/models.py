@@ -266,6 +266,8 @@ class Delivery(models.Model):
     )
     email = models.CharField(max_length=320, blank=True, help_text="as addressed")
     phone = models.CharField(max_length=20, blank=True)
+    segments = models.PositiveSmallIntegerField(default=0, help_text="SMS segments")
+    price = models.CharField(max_length=32, blank=True, help_text="SMS cost, as the provider says")
     status = models.CharField(
         max_length=24, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
@@ -303,3 +305,27 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class TwilioSettings(models.Model):
+    """An organization's Twilio account for SMS (see closeloop.integrations.twilio). The auth
+    token is encrypted at rest with CLOSELOOP_ENCRYPTION_KEYS."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    account_sid = models.CharField(max_length=64, db_index=True)
+    auth_token_secret = models.TextField(help_text="the auth token, encrypted")
+    messaging_service_sid = models.CharField(max_length=64, blank=True)
+    from_number = models.CharField(max_length=20, blank=True)
+    help_text = models.CharField(max_length=320, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.account_sid
+
+    @property
+    def auth_token(self) -> str:
+        from closeloop.distributions.secrets import decrypt
+
+        return decrypt(self.auth_token_secret)

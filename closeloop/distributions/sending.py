@@ -41,6 +41,7 @@ from django.utils.html import strip_tags
 
 from closeloop import piping
 from closeloop.distributions.actions import SEND_JOB, default_sender, fail_distribution
+from closeloop.distributions.models import Channel as DistributionChannel
 from closeloop.distributions.models import (
     Delivery,
     DeliveryStatus,
@@ -210,6 +211,10 @@ def send_chunk(distribution_id: int, first: int, last: int, claim: str) -> dict:
         return {}
     chunk = Delivery.objects.filter(distribution_id=distribution_id, id__gte=first, id__lte=last)
     _resolve_ambiguous(chunk, claim)
+    if distribution.channel != DistributionChannel.EMAIL:
+        from closeloop.distributions.channels import sms
+
+        return sms.send_chunk(distribution, chunk, claim)
     counts = {"sent": 0, "skipped": 0, "failed": 0}
     renderer = Renderer(distribution)
     connection = None
@@ -306,6 +311,10 @@ def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int
     from closeloop.directory import frequency
     from closeloop.directory.models import Channel, ContactMessageLog, MailingListMembership
 
+    if distribution.channel != DistributionChannel.EMAIL:
+        from closeloop.distributions.channels import sms
+
+        return sms.gatekeeper(distribution, pending)
     verdicts: dict[int, tuple] = {}
     contact_ids = [delivery.contact_id for delivery in pending]
     list_opt_outs = set()

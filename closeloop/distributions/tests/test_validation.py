@@ -35,7 +35,7 @@ def assert_nothing_written():
         ({"text_body": "", "html_body": " "}, "message is empty"),
         ({"text_body": "${q://QID1/ChoiceGroup/SelectedChoices}"}, "cannot fill"),
         ({"link_type": "Forever"}, "link type"),
-        ({"channel": "sms"}, "Only email"),
+        ({"channel": "fax"}, "channel must be one of"),
     ],
 )
 def test_bad_input_names_the_rule_and_changes_nothing(org_a, survey_a, kwargs, message):

@@ -1,0 +1,180 @@
+"""SMS invitations through a fake Twilio (real HTTP, real X-Twilio-Signature webhooks)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from closeloop.directory import actions as directory_actions
+from closeloop.distributions import actions
+from closeloop.distributions.actions import DistributionError
+from closeloop.distributions.models import Delivery, DeliveryStatus, TwilioSettings
+from closeloop.distributions.tests import helpers
+from closeloop.integrations.twilio import actions as twilio_actions
+from tests.fakes.twilio import FakeTwilio
+
+pytestmark = pytest.mark.django_db
+
+BASE = "http://testserver"
+TEXT = "Hi ${m://FirstName}, tell us how we did: ${l://SurveyURL}"
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    settings.CLOSELOOP_BASE_URL = BASE
+    fake = FakeTwilio().start()
+    settings.CLOSELOOP_TWILIO_API_BASE_URL = fake.base_url
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio_org(org_a, fake_twilio):
+    organization, _user = org_a
+    twilio_actions.save_settings(
+        organization,
+        account_sid=fake_twilio.account_sid,
+        auth_token=fake_twilio.auth_token,
+        from_number=fake_twilio.phone_number,
+    )
+    return organization
+
+
+def sms_list(organization, phones):
+    directory = directory_actions.default_directory(organization)
+    mailing_list = directory_actions.create_mailing_list(directory, "Texters")
+    contacts = []
+    for n, phone in enumerate(phones):
+        fields = {"firstName": f"Texter{n}", "email": f"t{n}@example.com"}
+        if phone:
+            fields["phone"] = phone
+        contact, _created = directory_actions.upsert_contact(
+            directory, fields, mailing_list=mailing_list
+        )
+        contacts.append(contact)
+    return mailing_list, contacts
+
+
+def test_the_auth_token_is_encrypted_at_rest(twilio_org, fake_twilio):
+    stored = TwilioSettings.objects.get(organization=twilio_org)
+    assert fake_twilio.auth_token not in stored.auth_token_secret
+    assert stored.auth_token == fake_twilio.auth_token
+
+
+def test_sms_invitation_sent_delivered_and_called_back(org_a, survey_a, twilio_org, fake_twilio):
+    _organization, user = org_a
+    mailing_list, contacts = sms_list(twilio_org, ["+14155552671", "", "+14155552672"])
+    distribution = actions.create_distribution(
+        twilio_org, survey_a, owner=user, channel="sms", mailing_list=mailing_list, text_body=TEXT
+    )
+    helpers.run_jobs()
+    helpers.run_jobs()  # a retried job sends nothing twice
+    assert sorted(m["to"] for m in fake_twilio.messages) == ["+14155552671", "+14155552672"]
+    first = next(m for m in fake_twilio.messages if m["to"] == "+14155552671")
+    assert first["body"].startswith("Hi Texter0, tell us how we did: http://testserver/")
+    assert first["from"] == fake_twilio.phone_number
+    assert first["status_callback"] == f"{BASE}/t/twilio/status"
+    skipped = Delivery.objects.get(distribution=distribution, contact=contacts[1])
+    assert (skipped.status, skipped.reason) == (DeliveryStatus.SKIPPED, "no valid mobile number")
+    sent = Delivery.objects.get(distribution=distribution, contact=contacts[0])
+    assert sent.status == DeliveryStatus.SUCCESS
+    assert sent.message_id == first["sid"]
+    assert sent.phone == "+14155552671"
+    assert sent.segments == 1
+    assert sent.price == "-0.00790 USD"
+
+    client = Client()
+    assert fake_twilio.status_callback(client, first, "sent").status_code == 204
+    assert fake_twilio.status_callback(client, first, "delivered").status_code == 204
+    sent.refresh_from_db()
+    assert sent.status == DeliveryStatus.SUCCESS
+    assert sent.reason == "Delivered to the handset."
+
+    other = next(m for m in fake_twilio.messages if m["to"] == "+14155552672")
+    response = fake_twilio.status_callback(client, other, "undelivered", ErrorCode="30003")
+    assert response.status_code == 204
+    failed = Delivery.objects.get(distribution=distribution, contact=contacts[2])
+    assert failed.status == DeliveryStatus.FAILURE
+    assert failed.reason == "Twilio: undelivered (error 30003)"
+
+
+def test_forged_and_unsigned_callbacks_are_refused(org_a, survey_a, twilio_org, fake_twilio):
+    _organization, user = org_a
+    mailing_list, _contacts = sms_list(twilio_org, ["+14155552671"])
+    distribution = actions.create_distribution(
+        twilio_org, survey_a, owner=user, channel="sms", mailing_list=mailing_list, text_body=TEXT
+    )
+    helpers.run_jobs()
+    (message,) = fake_twilio.messages
+    params = {
+        "AccountSid": fake_twilio.account_sid,
+        "MessageSid": message["sid"],
+        "MessageStatus": "failed",
+    }
+    url = f"{BASE}/t/twilio/status"
+    client = Client()
+    forged = fake_twilio.sign(url, params, token="not-the-token")
+    assert fake_twilio.webhook(client, url, params, signature=forged).status_code == 403
+    assert fake_twilio.webhook(client, url, params, signature="").status_code == 403
+    tampered = fake_twilio.sign(url, {**params, "MessageStatus": "delivered"})
+    assert fake_twilio.webhook(client, url, params, signature=tampered).status_code == 403
+    delivery = Delivery.objects.get(distribution=distribution)
+    assert delivery.status == DeliveryStatus.SUCCESS
+    assert delivery.reason == ""
+
+
+def test_stop_unsubscribes_and_help_replies(org_a, twilio_org, fake_twilio):
+    _mailing_list, (contact,) = sms_list(twilio_org, ["+14155552671"])
+    client = Client()
+    url = f"{BASE}/t/twilio/inbound"
+    response = fake_twilio.inbound(client, url, "+14155552671", "help")
+    assert response.status_code == 200
+    assert b"Reply STOP to stop receiving messages" in response.content
+    response = fake_twilio.inbound(client, url, "+14155552671", " Stop ")
+    assert response.status_code == 200
+    assert b"You are unsubscribed" in response.content
+    contact.refresh_from_db()
+    assert contact.unsubscribed
+
+
+def test_a_refused_number_fails_and_the_rest_goes_out(org_a, survey_a, twilio_org, fake_twilio):
+    _organization, user = org_a
+    fake_twilio.refuse["+14155552671"] = (400, 21211, "The 'To' number is not a valid number.")
+    mailing_list, contacts = sms_list(twilio_org, ["+14155552671", "+14155552672"])
+    distribution = actions.create_distribution(
+        twilio_org, survey_a, owner=user, channel="sms", mailing_list=mailing_list, text_body=TEXT
+    )
+    helpers.run_jobs()
+    refused = Delivery.objects.get(distribution=distribution, contact=contacts[0])
+    assert refused.status == DeliveryStatus.FAILURE
+    assert "not a valid number" in refused.reason
+    assert [m["to"] for m in fake_twilio.messages] == ["+14155552672"]
+
+
+def test_unconfigured_organization_sends_to_the_outbox(org_a, survey_a, settings):
+    from closeloop.outbox.models import OutboxMessage
+
+    organization, user = org_a
+    mailing_list, _contacts = sms_list(organization, ["+14155552671"])
+    actions.create_distribution(
+        organization, survey_a, owner=user, channel="sms", mailing_list=mailing_list, text_body=TEXT
+    )
+    helpers.run_jobs()
+    (stored,) = OutboxMessage.objects.filter(organization=organization, channel="sms")
+    assert stored.recipients == "+14155552671"
+    assert stored.text_body.startswith("Hi Texter0, tell us how we did: http://")
+    delivery = Delivery.objects.get(distribution__organization=organization)
+    assert (delivery.status, delivery.segments) == (DeliveryStatus.SUCCESS, 1)
+
+
+def test_bad_sms_distributions_are_refused(org_a, survey_a):
+    organization, user = org_a
+    mailing_list, (contact,) = sms_list(organization, [""])
+    with pytest.raises(DistributionError, match="no valid mobile number"):
+        actions.create_distribution(
+            organization, survey_a, owner=user, channel="sms", contact=contact, text_body=TEXT
+        )
+    with pytest.raises(DistributionError, match="empty"):
+        actions.create_distribution(
+            organization, survey_a, owner=user, channel="sms", mailing_list=mailing_list
+        )

@@ -1,0 +1,1 @@
+"""Twilio: SMS sending (REST API), status callbacks and inbound messages (signed webhooks)."""
