@@ -251,3 +251,46 @@ def domain_delete(request, domain_id: int):
     actions.delete_domain(domain)
     messages.success(request, f"{domain.domain} removed.")
     return redirect("distributions:domains")
+
+
+@login_required
+def sms_settings(request):
+    """The organization's Twilio account (administrators only: it holds a secret)."""
+    from closeloop.distributions.forms import TwilioSettingsForm
+    from closeloop.integrations.twilio import actions as twilio_actions
+    from closeloop.integrations.twilio.backend import settings_for
+    from closeloop.integrations.twilio.webhooks import inbound_url, status_url
+
+    organization = _organization(request)
+    if not (request.membership and request.membership.can_administer):
+        raise Http404("Only administrators can change SMS settings.")
+    current = settings_for(organization)
+    initial = {}
+    if current is not None:
+        initial = {
+            "account_sid": current.account_sid,
+            "messaging_service_sid": current.messaging_service_sid,
+            "from_number": current.from_number,
+            "help_text": current.help_text,
+        }
+    form = TwilioSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and "delete" in request.POST:
+        twilio_actions.delete_settings(organization)
+        messages.success(request, "Twilio is disconnected: SMS go to the outbox.")
+        return redirect("distributions:sms-settings")
+    if request.method == "POST" and form.is_valid():
+        try:
+            twilio_actions.save_settings(organization, **form.cleaned_data)
+        except twilio_actions.TwilioSettingsError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Twilio settings saved.")
+            return redirect("distributions:sms-settings")
+    context = {
+        "form": form,
+        "current": current,
+        "status_url": status_url(),
+        "inbound_url": inbound_url(),
+        "active": "distributions",
+    }
+    return render(request, "distributions/sms_settings.html", context)

@@ -178,3 +178,53 @@ def test_bad_sms_distributions_are_refused(org_a, survey_a):
         actions.create_distribution(
             organization, survey_a, owner=user, channel="sms", mailing_list=mailing_list
         )
+
+
+def test_sms_settings_page_saves_encrypted_and_shows_the_webhooks(org_a, org_b, settings):
+    settings.CLOSELOOP_BASE_URL = BASE
+    organization, user = org_a
+    client = Client()
+    client.force_login(user)
+    page = client.get("/distributions/sms-settings/")
+    assert page.status_code == 200
+    assert b"Not configured: SMS go to the outbox" in page.content
+    assert f"{BASE}/t/twilio/inbound".encode() in page.content
+    bad = client.post(
+        "/distributions/sms-settings/",
+        {"account_sid": "AC" + "1" * 32, "auth_token": "secret-token-1"},
+    )
+    assert b"Give a messaging service SID or a from number." in bad.content
+    assert not TwilioSettings.objects.exists()
+    saved = client.post(
+        "/distributions/sms-settings/",
+        {
+            "account_sid": "AC" + "1" * 32,
+            "auth_token": "secret-token-1",
+            "from_number": "+14155550000",
+        },
+    )
+    assert saved.status_code == 302
+    stored = TwilioSettings.objects.get(organization=organization)
+    assert stored.auth_token == "secret-token-1"
+    assert "secret-token-1" not in stored.auth_token_secret
+    page = client.get("/distributions/sms-settings/")
+    assert b"secret-token-1" not in page.content
+    assert b"Twilio connected" in page.content
+    _other, other_user = org_b
+    client.force_login(other_user)
+    assert b"Not configured" in client.get("/distributions/sms-settings/").content
+
+
+def test_sms_history_shows_segments_and_cost(org_a, survey_a, twilio_org, fake_twilio):
+    _organization, user = org_a
+    mailing_list, _contacts = sms_list(twilio_org, ["+14155552671"])
+    distribution = actions.create_distribution(
+        twilio_org, survey_a, owner=user, channel="sms", mailing_list=mailing_list, text_body=TEXT
+    )
+    helpers.run_jobs()
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/distributions/{distribution.public_id}/").content.decode()
+    assert "+14155552671" in page
+    assert '<td class="sms-segments">1</td>' in page
+    assert '<td class="sms-cost">-0.00790 USD</td>' in page

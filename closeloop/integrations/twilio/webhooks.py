@@ -20,6 +20,18 @@ from closeloop.integrations.twilio import actions
 log = logging.getLogger("closeloop.integrations.twilio")
 
 
+def status_url() -> str:
+    from django.urls import reverse
+
+    return settings.CLOSELOOP_BASE_URL.rstrip("/") + reverse("tracking:twilio-status")
+
+
+def inbound_url() -> str:
+    from django.urls import reverse
+
+    return settings.CLOSELOOP_BASE_URL.rstrip("/") + reverse("tracking:twilio-inbound")
+
+
 def _urls(request) -> list[str]:
     """The URLs Twilio may have signed: the configured public base URL, and the one we saw."""
     urls = [settings.CLOSELOOP_BASE_URL.rstrip("/") + request.get_full_path()]
