@@ -144,7 +144,10 @@ def create_distribution(
     if channel not in Channel.values:
         raise DistributionError(f"The channel must be one of {', '.join(Channel.values)}.")
     if channel == Channel.SMS_TWO_WAY:
-        raise DistributionError("Two-way SMS surveys are not available yet.")
+        from closeloop.distributions.channels import sms2way
+
+        sms2way.check_survey(survey)
+        text_body = text_body or sms2way.INTRO
     if link_type not in LinkType.values:
         raise DistributionError(f"The link type must be one of {', '.join(LinkType.values)}.")
     sources = [item for item in (mailing_list, contact, transaction_batch) if item is not None]

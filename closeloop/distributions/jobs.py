@@ -60,3 +60,12 @@ def sync_survey_progress(payload: dict, job) -> None:
     ).distinct()
     for distribution in open_to_answers:
         actions.sync_survey_progress(distribution)
+
+
+@recurring("distributions.expire_sms_sessions", every=timedelta(minutes=5))
+def expire_sms_sessions(payload: dict, job) -> None:
+    from closeloop.distributions.channels import sms2way
+
+    expired = sms2way.expire_due()
+    if expired:
+        log.info("two-way SMS sessions expired: %s", expired)

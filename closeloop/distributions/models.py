@@ -329,3 +329,38 @@ class TwilioSettings(models.Model):
         from closeloop.distributions.secrets import decrypt
 
         return decrypt(self.auth_token_secret)
+
+
+class SmsSessionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    FINISHED = "finished", "Finished"
+    EXPIRED = "expired", "Expired"
+
+
+class SmsSession(models.Model):
+    """A two-way SMS survey in progress with one phone number: which question was asked last.
+    Inbound messages from the number go to its open session (one open session per number)."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="sms_session")
+    phone = models.CharField(max_length=20)
+    response = models.ForeignKey(
+        "surveys.Response", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    question_id = models.CharField(max_length=32, blank=True, help_text="the question asked")
+    status = models.CharField(
+        max_length=10, choices=SmsSessionStatus.choices, default=SmsSessionStatus.OPEN
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "phone", "status"], name="sms_session_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone} ({self.status})"

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from closeloop import piping
-from closeloop.distributions.models import Delivery, DeliveryStatus, Distribution, Kind
+from closeloop.distributions.models import Channel, Delivery, DeliveryStatus, Distribution, Kind
 
 log = logging.getLogger("closeloop.distributions")
 
@@ -48,7 +48,9 @@ def check_sms_text(text: str) -> str:
 def gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int, tuple]:
     """(status, reason) for every SMS delivery that must not be sent; sets delivery.phone."""
     from closeloop.directory.models import MailingListMembership
+    from closeloop.distributions.channels import sms2way
 
+    two_way = distribution.channel == Channel.SMS_TWO_WAY
     verdicts: dict[int, tuple] = {}
     list_opt_outs = set()
     if distribution.mailing_list_id:
@@ -73,6 +75,11 @@ def gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int,
                 DeliveryStatus.SKIPPED,
                 f"Opted out: unsubscribed from the mailing list {distribution.mailing_list.name}.",
             )
+        elif two_way and sms2way.has_open_session(distribution.organization_id, contact.phone_e164):
+            verdicts[delivery.pk] = (
+                DeliveryStatus.SKIPPED,
+                "A two-way SMS survey is already open with this number.",
+            )
         if delivery.phone != contact.phone_e164:
             delivery.phone = contact.phone_e164
             Delivery.objects.filter(pk=delivery.pk).update(phone=contact.phone_e164)
@@ -84,6 +91,7 @@ def status_callback_url() -> str:
 
 
 def send_chunk(distribution: Distribution, chunk, claim: str) -> dict:
+    from closeloop.distributions.channels import sms2way
     from closeloop.distributions.sending import (
         AMBIGUOUS,
         Outcome,
@@ -106,9 +114,11 @@ def send_chunk(distribution: Distribution, chunk, claim: str) -> dict:
         outcome = Outcome()
         results = {}
         for position, claimed in enumerate(batch):
-            body = piping.render(
-                distribution.text_body, renderer.context(claimed), escape_html=False
-            )
+            context = renderer.context(claimed)
+            if distribution.channel == Channel.SMS_TWO_WAY:
+                body = sms2way.first_message(distribution, claimed.delivery, context)
+            else:
+                body = piping.render(distribution.text_body, context, escape_html=False)
             try:
                 result = backend.send(
                     organization=distribution.organization,
@@ -158,7 +168,7 @@ def _classify(error: Exception) -> str:
 
 def _record(distribution: Distribution, outcome, results: dict) -> None:
     from closeloop.directory.actions import log_message
-    from closeloop.directory.models import Channel
+    from closeloop.directory.models import Channel as ContactChannel
 
     now = timezone.now()
     is_reminder = distribution.kind != Kind.INVITE
@@ -177,12 +187,16 @@ def _record(distribution: Distribution, outcome, results: dict) -> None:
             )
             log_message(
                 claimed.delivery.contact,
-                Channel.SMS,
+                ContactChannel.SMS,
                 survey_id=distribution.survey.public_id,
                 mailing_list=distribution.mailing_list,
                 sent_at=now,
                 is_reminder=is_reminder,
             )
+            if distribution.channel == Channel.SMS_TWO_WAY:
+                from closeloop.distributions.channels import sms2way
+
+                sms2way.open_session(distribution, claimed.delivery, now)
         for claimed, status, why in outcome.final:
             Delivery.objects.filter(pk=claimed.delivery.pk).update(
                 status=status, reason=why[:500], error=why, updated_at=now

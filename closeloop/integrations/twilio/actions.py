@@ -119,4 +119,6 @@ def handle_inbound(organization, *, sender: str, body: str, help_text: str = "")
         return STOP_REPLY.format(name=name)
     if word in HELP_WORDS:
         return help_text or DEFAULT_HELP.format(name=name)
-    return ""
+    from closeloop.distributions.channels import sms2way
+
+    return sms2way.answer(organization, sender, body) or ""
