@@ -184,7 +184,7 @@ def expire_due(now=None) -> int:
     for session_id in due.values_list("id", flat=True)[:500]:
         with transaction.atomic():
             session = (
-                SmsSession.objects.select_for_update()
+                SmsSession.objects.select_for_update(of=("self",))
                 .select_related("response__version", "response__survey")
                 .filter(pk=session_id, status=SmsSessionStatus.OPEN)
                 .first()
@@ -224,7 +224,7 @@ def answer(organization, phone: str, body: str) -> str | None:
     now = timezone.now()
     with transaction.atomic():
         session = (
-            SmsSession.objects.select_for_update()
+            SmsSession.objects.select_for_update(of=("self",))
             .select_related("response__version", "response__survey", "delivery__contact")
             .filter(organization=organization, phone=phone)
             .exclude(status=SmsSessionStatus.FINISHED)
