@@ -11,6 +11,7 @@ urlpatterns = [
     path("domains/<int:domain_id>/check/", views.domain_check, name="domain-check"),
     path("domains/<int:domain_id>/delete/", views.domain_delete, name="domain-delete"),
     path("sms-settings/", views.sms_settings, name="sms-settings"),
+    path("sms-simulator/", views.sms_simulator, name="sms-simulator"),
     path("<str:distribution_id>/", views.distribution_detail, name="detail"),
     path("<str:distribution_id>/history.csv", views.history_csv, name="history-csv"),
 ]

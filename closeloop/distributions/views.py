@@ -4,10 +4,12 @@ and per-contact history (CSV too), creating a distribution, and sending domains.
 from __future__ import annotations
 
 import csv
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -294,3 +296,68 @@ def sms_settings(request):
         "active": "distributions",
     }
     return render(request, "distributions/sms_settings.html", context)
+
+
+SIMULATOR_NUMBER = "+15005550006"  # the organization's side of the conversation
+
+
+@login_required
+def sms_simulator(request):
+    """Play the respondent of SMS invitations and two-way SMS surveys locally: messages go to
+    and come from the outbox while the organization has no Twilio account configured."""
+    from closeloop.integrations.twilio import actions as twilio_actions
+    from closeloop.integrations.twilio.backend import backend_for, is_twilio
+    from closeloop.outbox import actions as outbox_actions
+    from closeloop.outbox.models import Channel as OutboxChannel
+    from closeloop.outbox.models import OutboxMessage
+
+    organization = _organization(request)
+    backend = backend_for(organization)
+    enabled = not is_twilio(backend)
+    phone = (request.POST.get("phone") or request.GET.get("phone") or "").strip()
+    if phone.isdigit():  # a "+" left unencoded in a query string arrives as a space
+        phone = "+" + phone
+    error = ""
+    if request.method == "POST" and enabled:
+        body = (request.POST.get("body") or "").strip()
+        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16):
+            error = "Give the respondent's number in E.164 form, e.g. +14155552671."
+        elif not body:
+            error = "Type the reply to send."
+        else:
+            outbox_actions.store_sms(
+                organization=organization,
+                to=SIMULATOR_NUMBER,
+                body=body,
+                sender=phone,
+                inbound=True,
+            )
+            reply = twilio_actions.handle_inbound(organization, sender=phone, body=body)
+            if reply:
+                backend.send(
+                    organization=organization, to=phone, body=reply, sender=SIMULATOR_NUMBER
+                )
+            return redirect(f"{request.path}?{urlencode({'phone': phone})}")
+    conversation = []
+    if phone:
+        conversation = list(
+            OutboxMessage.objects.filter(organization=organization, channel=OutboxChannel.SMS)
+            .filter(Q(recipients=phone) | Q(sender=phone))
+            .order_by("created_at", "id")[:200]
+        )
+    numbers = list(
+        OutboxMessage.objects.filter(organization=organization, channel=OutboxChannel.SMS)
+        .exclude(recipients=SIMULATOR_NUMBER)
+        .order_by()
+        .values_list("recipients", flat=True)
+        .distinct()[:100]
+    )
+    context = {
+        "enabled": enabled,
+        "phone": phone,
+        "numbers": sorted(numbers),
+        "conversation": conversation,
+        "error": error,
+        "active": "distributions",
+    }
+    return render(request, "distributions/sms_simulator.html", context)

@@ -164,3 +164,30 @@ def test_surveys_with_other_question_types_are_refused(org_a):
     assert "QID3 is a rating question" in message
     assert "QID4 is a matrix question" in message
     make_survey(organization, user)  # the NPS-only survey is fine
+
+
+def test_the_simulator_plays_the_respondent_through_the_outbox(org_a):
+    organization, user = org_a
+    survey = sms_survey(organization, user)
+    mailing_list, _contacts = sms_list(organization, [PHONE])
+    actions.create_distribution(
+        organization, survey, owner=user, channel="sms2way", mailing_list=mailing_list
+    )
+    helpers.run_jobs()
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/distributions/sms-simulator/?phone={PHONE}").content.decode()
+    assert "Which store, Texter0?" in page
+    for body in ("2", "10", "SKIP"):
+        assert (
+            client.post("/distributions/sms-simulator/", {"phone": PHONE, "body": body}).status_code
+            == 302
+        )
+    page = client.get(f"/distributions/sms-simulator/?phone={PHONE}").content.decode()
+    assert "Reply with a number from 0 to 10." in page
+    assert "Thank you" in page
+    response = Response.objects.get(survey=survey)
+    assert response.finished
+    assert response.answers == {"QID1": {"choices": ["2"]}, "QID2": 10}
+    bad = client.post("/distributions/sms-simulator/", {"phone": "12", "body": "hi"})
+    assert "E.164" in bad.content.decode()
