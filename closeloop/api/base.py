@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import re_path
 from ninja import NinjaAPI
@@ -18,6 +19,7 @@ from closeloop.api.errors import (
     MethodNotAllowed,
     MissingToken,
     NotFound,
+    PayloadTooLarge,
     ServerError,
     error_for_status,
 )
@@ -50,6 +52,7 @@ class ErrorFormattingAPI(NinjaAPI):
         self.add_exception_handler(HttpError, self._on_http_error)
         self.add_exception_handler(ValidationError, self._on_validation_error)
         self.add_exception_handler(Http404, self._on_not_found)
+        self.add_exception_handler(RequestDataTooBig, self._on_too_large)
         self.add_exception_handler(Exception, self._on_unexpected)
 
     def _on_authentication_error(self, request, exc: AuthenticationError) -> HttpResponse:
@@ -74,6 +77,9 @@ class ErrorFormattingAPI(NinjaAPI):
 
     def _on_not_found(self, request, exc: Http404) -> HttpResponse:
         return self.error_response(request, NotFound())
+
+    def _on_too_large(self, request, exc: RequestDataTooBig) -> HttpResponse:
+        return self.error_response(request, PayloadTooLarge())
 
     def _on_unexpected(self, request, exc: Exception) -> HttpResponse:
         logger.exception("Unhandled error on %s %s", request.method, request.path)

@@ -39,6 +39,11 @@ class MalformedBody(ApiError):
     default_message = "The request body is not valid JSON."
 
 
+class PayloadTooLarge(ApiError):
+    status, code = 413, "REQ_05"
+    default_message = "The request body is too large."
+
+
 class MissingToken(ApiError):
     status, code = 401, "AUTH_01"
     default_message = (

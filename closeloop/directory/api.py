@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, StrictFloat, StrictInt, StrictStr, Valid
 
 from closeloop.api import qualtrics
 from closeloop.api.auth import token_of
-from closeloop.api.errors import ApiError, InvalidRequest, MalformedBody, NotFound
+from closeloop.api.errors import InvalidRequest, MalformedBody, NotFound, PayloadTooLarge
 from closeloop.directory import actions, queries, search
 from closeloop.directory.dedup import STANDARD_FIELDS, InvalidValue
 from closeloop.directory.models import Contact, Directory, MailingList, Transaction
@@ -401,16 +401,13 @@ def remove_mailing_list_contact(request, directoryId: str, mailingListId: str, c
 MAX_TRANSACTIONS_PER_REQUEST = 1000
 
 
-class PayloadTooLarge(ApiError):
-    status, code = 413, "REQ_05"
-    default_message = "The request body is too large; send fewer transactions a request."
-
-
 def _json_object(request) -> dict:
     try:
         body = json.loads(request.body or b"null")
     except RequestDataTooBig:
-        raise PayloadTooLarge() from None
+        raise PayloadTooLarge(
+            "The request body is too large; send fewer transactions a request."
+        ) from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedBody() from None
     if not isinstance(body, dict):

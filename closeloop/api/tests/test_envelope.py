@@ -107,3 +107,14 @@ def test_server_error_is_500_envelope_without_internals(client, error_urls, capl
     assert "kaboom" not in response.content.decode()
     assert "kaboom" in caplog.text
     assert error["errorCode"] == "SRV_01"
+
+
+def test_a_body_over_the_upload_limit_is_a_413_envelope(client, token_a, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = client.post(
+        "/API/v3/directories/POOL_none/contacts",
+        data='{"firstName": "' + "x" * 4096 + '"}',
+        content_type="application/json",
+        HTTP_X_API_TOKEN=token_a,
+    )
+    assert_envelope_error(response, 413, "REQ_05")
