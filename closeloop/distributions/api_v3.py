@@ -9,6 +9,9 @@
     GET  /distributions/{id}/links           individual links (made for every recipient)
     POST /distributions/{id}/reminders       {message, header, sendDate, recipientFilter}
     POST /distributions/{id}/thankyous       same
+    POST /distributions/sms                  SMS invitation (method Invite) or two-way SMS
+                                             survey (method Interactive); message, recipients,
+                                             surveyId, sendDate, embeddedData
 
 Register with `api.add_router("", distributions_v3_router)` in closeloop/api/v3.py.
 """
@@ -199,6 +202,65 @@ def create_distribution(request, body: CreateDistribution):
             embedded_data=body.embeddedData,
             **recipients,
             **_message(request, body.message),
+        )
+    except actions.DistributionError as error:
+        raise InvalidRequest(str(error)) from None
+    return qualtrics.ok({"id": distribution.public_id}, request=request)
+
+
+class CreateSmsDistribution(Schema):
+    method: str = "Invite"
+    surveyId: str
+    message: MessageIn = MessageIn()
+    recipients: Recipients
+    sendDate: str | None = None
+    name: str = ""
+    embeddedData: dict[str, str] | None = None
+
+
+SMS_METHODS = {"Invite": "sms", "Interactive": "sms2way"}
+
+
+@router.post("/distributions/sms", response=qualtrics.responses(Created, 404), summary="Create SMS")
+def create_sms_distribution(request, body: CreateSmsDistribution):
+    from closeloop.directory import queries as directory_queries
+    from closeloop.surveys.queries import survey_of
+
+    organization = token_of(request).organization
+    if body.method not in SMS_METHODS:
+        raise InvalidRequest("method must be Invite (SMS invitation) or Interactive (two-way).")
+    survey = survey_of(organization, body.surveyId)
+    if survey is None:
+        raise NotFound(f"Invalid surveyId: {body.surveyId}")
+    recipients: dict = {}
+    if body.recipients.mailingListId:
+        found = directory_queries.mailing_list(organization, body.recipients.mailingListId)
+        if found is None:
+            raise NotFound(f"Invalid mailingListId: {body.recipients.mailingListId}")
+        recipients["mailing_list"] = found
+    if body.recipients.contactId:
+        found = directory_queries.contact(organization, body.recipients.contactId)
+        if found is None:
+            raise NotFound(f"Invalid contactId: {body.recipients.contactId}")
+        recipients["contact"] = found
+    message: dict = {}
+    if body.message.messageId:
+        message = _message(request, body.message)
+        message["text_body"] = message["message"].text_body
+    elif body.message.messageText:
+        message = {"text_body": body.message.messageText}
+    elif body.method == "Invite":
+        raise InvalidRequest("Give message.messageText or message.messageId.")
+    try:
+        distribution = actions.create_distribution(
+            organization,
+            survey,
+            owner=token_of(request).user,
+            channel=SMS_METHODS[body.method],
+            send_at=_date(body.sendDate, "sendDate"),
+            embedded_data=body.embeddedData,
+            **recipients,
+            **message,
         )
     except actions.DistributionError as error:
         raise InvalidRequest(str(error)) from None

@@ -228,3 +228,39 @@ def test_sms_history_shows_segments_and_cost(org_a, survey_a, twilio_org, fake_t
     assert "+14155552671" in page
     assert '<td class="sms-segments">1</td>' in page
     assert '<td class="sms-cost">-0.00790 USD</td>' in page
+
+
+def test_api_v3_creates_sms_distributions(org_a, survey_a, twilio_org, fake_twilio):
+    from closeloop.accounts import actions as accounts_actions
+
+    token = accounts_actions.create_api_token(*org_a, "tests")[1]
+    mailing_list, _contacts = sms_list(twilio_org, ["+14155552671"])
+    client = Client()
+    created = client.post(
+        "/API/v3/distributions/sms",
+        {
+            "method": "Invite",
+            "surveyId": survey_a.public_id,
+            "message": {"messageText": TEXT},
+            "recipients": {"mailingListId": mailing_list.public_id},
+        },
+        content_type="application/json",
+        headers={"X-API-TOKEN": token},
+    )
+    assert created.status_code == 200, created.content
+    assert created.json()["result"]["id"].startswith("EMD_")
+    helpers.run_jobs()
+    assert [m["to"] for m in fake_twilio.messages] == ["+14155552671"]
+    refused = client.post(
+        "/API/v3/distributions/sms",
+        {
+            "method": "Interactive",
+            "surveyId": survey_a.public_id,
+            "recipients": {"mailingListId": mailing_list.public_id},
+            "sendDate": "tomorrow",
+        },
+        content_type="application/json",
+        headers={"X-API-TOKEN": token},
+    )
+    assert refused.status_code == 400
+    assert "Invalid sendDate" in refused.json()["meta"]["error"]["errorMessage"]
