@@ -201,6 +201,8 @@ def _dedup_criteria(directory: Directory) -> dict:
 
 @router.get("", summary="List directories")
 def list_directories(request):
+    organization = _organization(request)
+    actions.default_directory(organization)  # every organization has one, as in Qualtrics
     elements = [
         {
             "directoryId": directory.public_id,
@@ -209,7 +211,7 @@ def list_directories(request):
             "isDefault": directory.is_default,
             "deduplicationCriteria": _dedup_criteria(directory),
         }
-        for directory in queries.directories_of(_organization(request))
+        for directory in queries.directories_of(organization)
     ]
     return qualtrics.ok({"elements": elements, "nextPage": None}, request=request)
 

@@ -76,6 +76,14 @@ SEGMENT_CONTACT = {
 # Directories -------------------------------------------------------------------------------
 
 
+def test_a_new_organization_lists_its_default_directory(client, token_a):
+    api = Api(client, token_a)
+    elements = ok(api.call("get", "/directories"))["elements"]
+    assert len(elements) == 1
+    assert elements[0]["isDefault"] and elements[0]["directoryId"].startswith("POOL_")
+    assert ok(api.call("get", "/directories"))["elements"] == elements  # created once
+
+
 def test_list_directories_with_dedup_criteria(api, directory, org_b):
     make_directory(org_b[0], name="Not mine")
     actions.upsert_contact(directory, {"email": "a@example.com"})
