@@ -1,11 +1,12 @@
-"""The "Distribute survey" workflow task: an email invitation to one contact.
+"""The "Distribute survey" workflow task: an email or SMS invitation, or a two-way SMS survey,
+to one contact.
 
 Config:
 
     {"survey": "",                      # SV_… ; empty = the workflow's survey
-     "channel": "email",                # email (SMS and two-way SMS: not yet)
+     "channel": "email",                # email, sms (invitation) or sms2way (two-way survey)
      "contactId": "~{ch://T_1/contactId}",   # a contact from an earlier task (XM Directory)…
-     "email": "", "firstName": "", "lastName": "",  # …or an address from the event's fields
+     "email": "", "phone": "", "firstName": "", "lastName": "",  # …or from the event's fields
      "subject": "…", "body": "… ${l://SurveyLink?d=Take the survey} …",
      "fromName": "", "fromEmail": "", "replyToEmail": "",
      "linkExpiryDays": ""}              # empty = the survey's default
@@ -30,6 +31,7 @@ FIELDS = (
     "channel",
     "contactId",
     "email",
+    "phone",
     "firstName",
     "lastName",
     "subject",
@@ -43,6 +45,9 @@ DEFAULT_BODY = (
     "Hello ${m://FirstName},\n\nPlease tell us how we did: ${l://SurveyLink?d=Take the survey}"
     "\n\n${l://OptOutLink?d=Unsubscribe}"
 )
+
+
+CHANNELS = ("email", "sms", "sms2way")
 
 
 def _is_piped(text: str) -> bool:
@@ -122,13 +127,17 @@ class DistributeSurveyTask(TaskType):
                 problems.append(f"{name} must be text.")
         if problems:
             return problems
-        if config.get("channel", "email") != "email":
-            problems.append("only email invitations are available so far (not SMS).")
-        if not config.get("contactId") and not config.get("email"):
-            problems.append("choose the contact: a contact ID from an earlier task, or an email.")
-        if not config.get("subject"):
+        channel = config.get("channel") or "email"
+        if channel not in CHANNELS:
+            problems.append("the channel is email, sms or sms2way.")
+        address = "email" if channel == "email" else "phone"
+        if not config.get("contactId") and not config.get(address):
+            problems.append(
+                f"choose the contact: a contact ID from an earlier task, or {'an email' if address == 'email' else 'a mobile number'}."
+            )
+        if channel == "email" and not config.get("subject"):
             problems.append("the message needs a subject.")
-        if not config.get("body", "").strip():
+        if channel != "sms2way" and not config.get("body", "").strip():
             problems.append("the message is empty.")
         survey_id = config.get("survey") or ""
         if survey_id:
@@ -159,7 +168,7 @@ class DistributeSurveyTask(TaskType):
         return []
 
     def text_values(self, config: Mapping) -> list[tuple[str, str]]:
-        names = ("contactId", "email", "firstName", "lastName", "fromName", "fromEmail")
+        names = ("contactId", "email", "phone", "firstName", "lastName", "fromName", "fromEmail")
         return [(name, config.get(name, "")) for name in names if config.get(name)]
 
     def outputs(self, config: Mapping) -> list[OfferedField]:
@@ -198,9 +207,16 @@ class DistributeSurveyTask(TaskType):
                 raise TaskFailed(f"There is no contact {contact_id!r} in this organization.")
             return contact
         email = (config.get("email") or "").strip()
-        if not email:
+        phone = (config.get("phone") or "").strip()
+        if (config.get("channel") or "email") == "email" and not email:
             raise TaskFailed("The contact ID and the email are both empty after piped text.")
-        fields = {"email": email}
+        if not email and not phone:
+            raise TaskFailed(
+                "The contact ID and the mobile number are both empty after piped text."
+            )
+        fields = {"email": email} if email else {}
+        if phone:
+            fields["phone"] = phone
         for name in ("firstName", "lastName"):
             if config.get(name):
                 fields[name] = config[name]
@@ -227,6 +243,7 @@ class DistributeSurveyTask(TaskType):
                 owner=context.owner,
                 contact=contact,
                 workflow_run_id=str(getattr(context.run, "public_id", "") or context.run or "x"),
+                channel=config.get("channel") or "email",
                 subject=message_text(context, "subject"),
                 text_body=message_text(context, "body"),
                 from_name=config.get("fromName", ""),
@@ -244,9 +261,15 @@ class DistributeSurveyTask(TaskType):
             contact = self._contact(context, create=False)
         except TaskFailed as error:
             return DryRun(f"Would fail: {error}", {}, (str(error),))
-        who = contact.email if contact is not None else context.config.get("email")
+        channel = context.config.get("channel") or "email"
+        if channel == "email":
+            who = contact.email if contact is not None else context.config.get("email")
+            what = "email an invitation to"
+        else:
+            who = contact.phone_e164 if contact is not None else context.config.get("phone")
+            what = "text an invitation to" if channel == "sms" else "ask by SMS"
         return DryRun(
-            f"Would email an invitation to {survey.name} to {who}.",
+            f"Would {what} {survey.name} to {who}.",
             {
                 "distributionId": "(new distribution)",
                 "contactId": contact.public_id if contact else "(contact by email)",

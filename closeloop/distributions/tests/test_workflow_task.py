@@ -79,3 +79,29 @@ def test_saving_refuses_an_unpublished_survey_and_an_unverified_sender(org_a):
     text = str(raised.value) + " ".join(getattr(raised.value, "problems", []) or [])
     assert "publish it first" in text
     assert "not verified" in text
+
+
+def test_an_sms_invitation_to_a_mobile_number(org_a, survey_a):
+    from closeloop.outbox.models import OutboxMessage
+
+    invite = distribute_task(
+        survey=survey_a.public_id,
+        channel="sms",
+        phone="+14155552671",
+        firstName="~{ch://event/first}",
+        body="${m://FirstName}, rate us: ${l://SurveyURL}",
+    )
+    run = start(make_workflow(*org_a, tasks=[invite]))
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    (sms,) = OutboxMessage.objects.filter(channel="sms")
+    assert sms.recipients == "+14155552671"
+    assert sms.text_body.startswith("Ada, rate us: http")
+    assert Distribution.objects.get().channel == "sms"
+
+
+def test_sms_channel_needs_a_number(org_a, survey_a):
+    invite = distribute_task(survey=survey_a.public_id, channel="sms", body="Hi ${l://SurveyURL}")
+    with pytest.raises(InvalidWorkflow, match="a mobile number"):
+        make_workflow(*org_a, tasks=[invite])
