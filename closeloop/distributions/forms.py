@@ -6,6 +6,18 @@ from closeloop.distributions.sending import default_body
 class DistributionForm(forms.Form):
     survey = forms.ChoiceField(label="Survey")
     mailing_list = forms.ChoiceField(label="Mailing list")
+    channel = forms.ChoiceField(
+        label="Channel",
+        choices=[
+            ("email", "Email"),
+            ("sms", "SMS invitation"),
+            ("sms2way", "Two-way SMS survey"),
+        ],
+        initial="email",
+        required=False,
+        help_text="SMS: the message is the text (keep ${l://SurveyURL} in invitations); "
+        "subject and sender apply to email only.",
+    )
     from_name = forms.CharField(label="From name", required=False, max_length=200)
     from_email = forms.CharField(
         label="From address",
@@ -15,7 +27,7 @@ class DistributionForm(forms.Form):
     )
     reply_to = forms.CharField(label="Reply-to", required=False, max_length=320)
     subject = forms.CharField(
-        label="Subject", max_length=500, initial="We would like your feedback"
+        label="Subject", max_length=500, initial="We would like your feedback", required=False
     )
     text_body = forms.CharField(
         label="Message",

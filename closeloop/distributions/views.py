@@ -195,6 +195,7 @@ def distribution_create(request):
                 survey,
                 owner=request.user,
                 mailing_list=mailing_list,
+                channel=data["channel"] or "email",
                 subject=data["subject"],
                 text_body=data["text_body"],
                 from_name=data["from_name"],

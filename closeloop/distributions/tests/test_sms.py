@@ -264,3 +264,27 @@ def test_api_v3_creates_sms_distributions(org_a, survey_a, twilio_org, fake_twil
     )
     assert refused.status_code == 400
     assert "Invalid sendDate" in refused.json()["meta"]["error"]["errorMessage"]
+
+
+def test_create_an_sms_distribution_from_the_form(org_a, survey_a):
+    from closeloop.outbox.models import OutboxMessage
+
+    organization, user = org_a
+    mailing_list, _contacts = sms_list(organization, ["+14155552671", ""])
+    client = Client()
+    client.force_login(user)
+    form = {
+        "survey": survey_a.public_id,
+        "mailing_list": mailing_list.public_id,
+        "channel": "sms",
+        "subject": "",
+        "text_body": TEXT,
+        "when": "now",
+    }
+    response = client.post("/distributions/new/", form)
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    helpers.run_jobs()
+    (sms,) = OutboxMessage.objects.filter(organization=organization, channel="sms")
+    assert sms.recipients == "+14155552671"
+    page = client.get(response.url).content.decode()
+    assert "no valid mobile number" in page and "Mobile number" in page
