@@ -121,6 +121,9 @@ HISTORY_COLUMNS = [
     "surveyFinishedDate",
     "bouncedDate",
     "complainedDate",
+    "phone",
+    "smsSegments",
+    "smsCost",
 ]
 
 
@@ -147,6 +150,9 @@ def history_rows(distribution):
             _iso(delivery.finished_at),
             _iso(delivery.bounced_at),
             _iso(delivery.complained_at),
+            delivery.phone,
+            delivery.segments or "",
+            delivery.price,
         ]
 
 

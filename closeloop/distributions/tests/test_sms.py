@@ -228,6 +228,12 @@ def test_sms_history_shows_segments_and_cost(org_a, survey_a, twilio_org, fake_t
     assert "+14155552671" in page
     assert '<td class="sms-segments">1</td>' in page
     assert '<td class="sms-cost">-0.00790 USD</td>' in page
+    csv_text = b"".join(
+        client.get(f"/distributions/{distribution.public_id}/history.csv").streaming_content
+    ).decode()
+    header, row = csv_text.splitlines()[:2]
+    assert header.endswith("phone,smsSegments,smsCost")
+    assert row.endswith("+14155552671,1,-0.00790 USD")
 
 
 def test_api_v3_creates_sms_distributions(org_a, survey_a, twilio_org, fake_twilio):
