@@ -195,6 +195,25 @@ def expire_due(now=None) -> int:
     return count
 
 
+def close_for_stop(organization, phone: str) -> int:
+    """STOP from a number ends its open session (the response is kept as partial)."""
+    now = timezone.now()
+    closed = 0
+    with transaction.atomic():
+        sessions = (
+            SmsSession.objects.select_for_update(of=("self",))
+            .select_related("response__version", "response__survey")
+            .filter(organization=organization, phone=phone, status=SmsSessionStatus.OPEN)
+        )
+        for session in sessions:
+            expire(session, now)
+            Delivery.objects.filter(pk=session.delivery_id).update(
+                reason="The respondent replied STOP."
+            )
+            closed += 1
+    return closed
+
+
 def _parse(question: dict, body: str):
     """(value, error) for a reply to the question."""
     from closeloop.surveys import logic

@@ -138,6 +138,14 @@ def test_stop_during_a_session_unsubscribes(org_a, twilio_org, fake_twilio):  # 
     assert "You are unsubscribed" in stop
     contact.refresh_from_db()
     assert contact.unsubscribed
+    delivery = Delivery.objects.get(distribution=_distribution)
+    assert (delivery.status, delivery.reason) == (
+        DeliveryStatus.SESSION_EXPIRED,
+        "The respondent replied STOP.",
+    )
+    assert Response.objects.get().finished_at is not None
+    # No more questions: a later reply finds no open session.
+    assert "Which store" not in reply_text(fake_twilio.inbound(Client(), INBOUND, PHONE, "1"))
 
 
 def test_forged_inbound_is_refused(org_a, twilio_org, fake_twilio):  # noqa: F811

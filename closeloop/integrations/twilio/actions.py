@@ -113,8 +113,11 @@ def handle_inbound(organization, *, sender: str, body: str, help_text: str = "")
     word = (body or "").strip().upper()
     name = organization.name
     if word in STOP_WORDS:
+        from closeloop.distributions.channels import sms2way
+
         for contact in Contact.objects.filter(organization=organization, phone_e164=sender):
             unsubscribe_contact(contact)
+        sms2way.close_for_stop(organization, sender)
         log.info("SMS STOP from %s for organization %s", sender, organization.pk)
         return STOP_REPLY.format(name=name)
     if word in HELP_WORDS:
