@@ -7,5 +7,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("extensions/", views.section, {"section": "extensions"}, name="extensions"),
+    path("extensions/", views.extensions, name="extensions"),
 ]

@@ -14,8 +14,8 @@ def home(request):
 
 
 @login_required
-def section(request, section: str):
-    return render(request, "web/section.html", {"active": section, "section": SECTIONS[section]})
+def extensions(request):
+    return render(request, "web/extensions.html", {"active": "extensions"})
 
 
 def _database_reachable() -> str | None:

@@ -42,3 +42,12 @@ def test_anonymous_visitor_after_setup_goes_to_login(client, org_a):
     response = client.get("/")
     assert response.status_code == 302
     assert "/login" in response["Location"]
+
+
+def test_extensions_page_links_what_is_connected(client, org_a):
+    _, user = org_a
+    client.force_login(user)
+    page = client.get(reverse("web:extensions"))
+    assert page.status_code == 200
+    assert reverse("distributions:sms-settings").encode() in page.content
+    assert reverse("workflows:list").encode() in page.content
