@@ -309,7 +309,7 @@ def _claim_batch(distribution: Distribution, chunk, claim: str, counts: dict):
 def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int, tuple]:
     """(status, reason) for every delivery that must not be sent."""
     from closeloop.directory import frequency
-    from closeloop.directory.models import Channel, ContactMessageLog, MailingListMembership
+    from closeloop.directory.models import Channel, ContactMessageLog
 
     if distribution.channel != DistributionChannel.EMAIL:
         from closeloop.distributions.channels import sms
@@ -317,15 +317,7 @@ def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int
         return sms.gatekeeper(distribution, pending)
     verdicts: dict[int, tuple] = {}
     contact_ids = [delivery.contact_id for delivery in pending]
-    list_opt_outs = set()
-    if distribution.mailing_list_id:
-        list_opt_outs = set(
-            MailingListMembership.objects.filter(
-                mailing_list_id=distribution.mailing_list_id,
-                contact_id__in=contact_ids,
-                unsubscribed=True,
-            ).values_list("contact_id", flat=True)
-        )
+    opted_out_of_list = list_opt_outs(distribution, contact_ids)
     addresses = {delivery.contact.email_normalized for delivery in pending}
     suppressed = dict(
         SuppressedAddress.objects.filter(
@@ -342,18 +334,11 @@ def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int
     )
     for delivery in pending:
         contact = delivery.contact
+        opt_out = opt_out_reason(distribution, contact, opted_out_of_list)
         if not contact.email_normalized:
             verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, "The contact has no email address.")
-        elif contact.unsubscribed:
-            verdicts[delivery.pk] = (
-                DeliveryStatus.SKIPPED,
-                "Opted out: the contact is unsubscribed from the directory.",
-            )
-        elif contact.pk in list_opt_outs:
-            verdicts[delivery.pk] = (
-                DeliveryStatus.SKIPPED,
-                f"Opted out: unsubscribed from the mailing list {distribution.mailing_list.name}.",
-            )
+        elif opt_out:
+            verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, opt_out)
         elif contact.email_normalized in suppressed:
             verdicts[delivery.pk] = (
                 DeliveryStatus.BLOCKED,
@@ -373,6 +358,30 @@ def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int
             delivery.email = contact.email
             Delivery.objects.filter(pk=delivery.pk).update(email=contact.email)
     return verdicts
+
+
+def list_opt_outs(distribution: Distribution, contact_ids: list[int]) -> set[int]:
+    """Those of these contacts who unsubscribed from the distribution's mailing list."""
+    from closeloop.directory.models import MailingListMembership
+
+    if not distribution.mailing_list_id:
+        return set()
+    return set(
+        MailingListMembership.objects.filter(
+            mailing_list_id=distribution.mailing_list_id,
+            contact_id__in=contact_ids,
+            unsubscribed=True,
+        ).values_list("contact_id", flat=True)
+    )
+
+
+def opt_out_reason(distribution: Distribution, contact, opted_out_of_list: set[int]) -> str:
+    """Why an opted-out contact is skipped, on any channel; "" when they have not opted out."""
+    if contact.unsubscribed:
+        return "Opted out: the contact is unsubscribed from the directory."
+    if contact.pk in opted_out_of_list:
+        return f"Opted out: unsubscribed from the mailing list {distribution.mailing_list.name}."
+    return ""
 
 
 def _survey_url(distribution: Distribution, delivery: Delivery) -> str:

@@ -47,34 +47,19 @@ def check_sms_text(text: str) -> str:
 
 def gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int, tuple]:
     """(status, reason) for every SMS delivery that must not be sent; sets delivery.phone."""
-    from closeloop.directory.models import MailingListMembership
     from closeloop.distributions.channels import sms2way
+    from closeloop.distributions.sending import list_opt_outs, opt_out_reason
 
     two_way = distribution.channel == Channel.SMS_TWO_WAY
     verdicts: dict[int, tuple] = {}
-    list_opt_outs = set()
-    if distribution.mailing_list_id:
-        list_opt_outs = set(
-            MailingListMembership.objects.filter(
-                mailing_list_id=distribution.mailing_list_id,
-                contact_id__in=[delivery.contact_id for delivery in pending],
-                unsubscribed=True,
-            ).values_list("contact_id", flat=True)
-        )
+    opted_out_of_list = list_opt_outs(distribution, [delivery.contact_id for delivery in pending])
     for delivery in pending:
         contact = delivery.contact
+        opt_out = opt_out_reason(distribution, contact, opted_out_of_list)
         if not contact.phone_e164:
             verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, "no valid mobile number")
-        elif contact.unsubscribed:
-            verdicts[delivery.pk] = (
-                DeliveryStatus.SKIPPED,
-                "Opted out: the contact is unsubscribed from the directory.",
-            )
-        elif contact.pk in list_opt_outs:
-            verdicts[delivery.pk] = (
-                DeliveryStatus.SKIPPED,
-                f"Opted out: unsubscribed from the mailing list {distribution.mailing_list.name}.",
-            )
+        elif opt_out:
+            verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, opt_out)
         elif two_way and sms2way.has_open_session(distribution.organization_id, contact.phone_e164):
             verdicts[delivery.pk] = (
                 DeliveryStatus.SKIPPED,
