@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from closeloop.accounts import actions as accounts_actions
+from closeloop.jobs.tests.conftest import worker_process  # noqa: F401 - a fixture
 from closeloop.jobs.worker import Worker
 from closeloop.workflows import actions, testing_tasks
 from closeloop.workflows import jobs as _jobs  # noqa: F401  (registers the handlers)

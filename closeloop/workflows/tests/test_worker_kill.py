@@ -8,26 +8,12 @@ from django.utils import timezone
 
 from closeloop.directory.models import Contact
 from closeloop.jobs.models import Job, JobStatus
-from closeloop.jobs.tests.conftest import WorkerProcess, wait_for
+from closeloop.jobs.tests.conftest import wait_for
 from closeloop.workflows import actions, mapping
 from closeloop.workflows.models import RunStatus, TaskRun, TaskStatus, WorkflowRun
 from closeloop.workflows.tests.conftest import SAMPLE, directory_task, make_workflow
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture
-def worker_process(transactional_db, tmp_path):
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        worker = WorkerProcess(list(args), tmp_path, len(started) + 1)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def test_a_worker_killed_mid_task_leaves_one_contact_and_one_finished_run(
