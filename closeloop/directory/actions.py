@@ -157,6 +157,18 @@ def _lookup_filter(lookup: dedup.Lookup) -> tuple[dict, Q]:
     return aliases, conditions
 
 
+def _merge_into(contact: Contact, values: Mapping, embedded: Mapping, region: str) -> bool:
+    """Merge an incoming duplicate into the stored contact (non-empty incoming values win,
+    embedded data key by key). True when anything changed."""
+    changes = dedup.merge_fields(contact_values(contact), values)
+    for name, value in changes.items():
+        _set_field(contact, name, value, region)
+    merged = dedup.merge_embedded(contact.embedded_data, embedded)
+    changed = bool(changes) or merged != contact.embedded_data
+    contact.embedded_data = merged
+    return changed
+
+
 def find_duplicate(directory: Directory, lookup: dedup.Lookup, *, for_update: bool = False):
     """The oldest contact of the directory matching one dedup lookup, or None."""
     aliases, conditions = _lookup_filter(lookup)
@@ -205,12 +217,7 @@ def upsert_contact(
             contact.embedded_data = {k: v for k, v in embedded.items() if v.strip()}
             changed = True
         else:
-            changes = dedup.merge_fields(contact_values(contact), values)
-            for name, value in changes.items():
-                _set_field(contact, name, value, region)
-            merged = dedup.merge_embedded(contact.embedded_data, embedded)
-            changed = bool(changes) or merged != contact.embedded_data
-            contact.embedded_data = merged
+            changed = _merge_into(contact, values, embedded, region)
         if unsubscribe and not contact.unsubscribed:
             contact.unsubscribed, contact.unsubscribed_at = True, now
             changed = True
@@ -640,12 +647,7 @@ def upsert_contacts_bulk(
                 remember(contact, {lookup.key for lookup in found[position]})
                 outcomes[position] = ("created", contact, "")
                 continue
-            changes = dedup.merge_fields(contact_values(contact), values)
-            for name, value in changes.items():
-                _set_field(contact, name, value, region)
-            merged = dedup.merge_embedded(contact.embedded_data, embedded)
-            changed = bool(changes) or merged != contact.embedded_data
-            contact.embedded_data = merged
+            changed = _merge_into(contact, values, embedded, region)
             if unsubscribe and not contact.unsubscribed:
                 contact.unsubscribed, contact.unsubscribed_at = True, now
                 changed = True
