@@ -102,8 +102,17 @@ STATUS_RANK = {
 }
 
 
+class MessageChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
 class Message(models.Model):
-    """A library message: the organization's (owner empty) or one user's."""
+    """A library message: the organization's (owner empty) or one user's.
+
+    A distribution copies the message's subject and bodies when it is created (library_message
+    only records where they came from): editing or deleting a library message never changes
+    what a distribution sent or is about to send."""
 
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.CASCADE, related_name="+"
@@ -114,13 +123,18 @@ class Message(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_message_id, editable=False)
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INVITE)
+    channel = models.CharField(
+        max_length=8, choices=MessageChannel.choices, default=MessageChannel.EMAIL
+    )
     subject = models.CharField(max_length=500, blank=True)
     html_body = models.TextField(blank=True)
     text_body = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [models.Index(fields=["organization", "channel"], name="message_org_channel")]
 
     def __str__(self) -> str:
         return self.name
