@@ -187,6 +187,13 @@ CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(
     os.environ.get("CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", "90")
 )
 CLOSELOOP_SURVEY_RATE_LIMIT = int(os.environ.get("CLOSELOOP_SURVEY_RATE_LIMIT", "600"))
+# Wrong passwords allowed per 15 minutes before sign-in is refused for a while.
+CLOSELOOP_SIGN_IN_FAILURES_PER_ACCOUNT = int(
+    os.environ.get("CLOSELOOP_SIGN_IN_FAILURES_PER_ACCOUNT", "10")
+)
+CLOSELOOP_SIGN_IN_FAILURES_PER_CLIENT = int(
+    os.environ.get("CLOSELOOP_SIGN_IN_FAILURES_PER_CLIENT", "50")
+)
 # Messages per second per send job (0: as fast as the mail server accepts).
 CLOSELOOP_DISTRIBUTION_RATE_LIMIT = float(os.environ.get("CLOSELOOP_DISTRIBUTION_RATE_LIMIT", "0"))
 # Provider delivery webhooks (django-anymail): "user:password" the provider sends as Basic auth.

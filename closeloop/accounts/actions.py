@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from closeloop.accounts.models import (
     ApiToken,
+    FailedSignIn,
     Invitation,
     Membership,
     Organization,
@@ -374,3 +375,26 @@ def switch_organization(session, user: User, organization_id: int) -> Organizati
         raise NotAllowed("You are not a member of that organization.")
     session["organization_id"] = chosen.organization_id
     return chosen.organization
+
+
+# Sign-in throttling -------------------------------------------------------------------------
+
+
+def client_fingerprint(address: str) -> str:
+    """A salted hash of the client address: enough to count attempts, useless if leaked."""
+    return hash_secret(f"{settings.SECRET_KEY}|{address or 'unknown'}")[:64]
+
+
+def record_failed_sign_in(email: str, address: str) -> None:
+    FailedSignIn.objects.create(email=normalize_email(email), client=client_fingerprint(address))
+
+
+def forget_failed_sign_ins(email: str) -> None:
+    """A successful sign-in clears the account's count (the client's count stays)."""
+    FailedSignIn.objects.filter(email=normalize_email(email)).delete()
+
+
+def delete_old_failed_sign_ins(now=None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=1)
+    deleted, _ = FailedSignIn.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

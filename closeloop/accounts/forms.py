@@ -9,6 +9,7 @@ from django.contrib.auth.password_validation import (
     validate_password,
 )
 
+from closeloop.accounts import actions, queries
 from closeloop.accounts.models import ApiToken, Organization, Role, User
 
 
@@ -100,6 +101,25 @@ class LoginForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].strip().lower()
+
+    def clean(self):
+        email = self.cleaned_data.get("username") or ""
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        client = actions.client_fingerprint(address)
+        if email and queries.sign_in_blocked(email, client):
+            raise forms.ValidationError(
+                "Too many wrong passwords. Sign-in is paused for 15 minutes; "
+                "reset your password if you have forgotten it.",
+                code="throttled",
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if email:
+                actions.record_failed_sign_in(email, address)
+            raise
+        actions.forget_failed_sign_ins(email)
+        return cleaned
 
 
 class ProfileForm(forms.ModelForm):

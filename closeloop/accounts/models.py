@@ -133,3 +133,24 @@ class Invitation(models.Model):
             and self.revoked_at is None
             and self.expires_at > timezone.now()
         )
+
+
+class FailedSignIn(models.Model):
+    """One wrong password, kept for a day so that repeated guessing can be slowed down.
+
+    Kept in the database (not a per-process cache) so the limit holds across every web
+    process. The client address is stored only as a salted hash.
+    """
+
+    email = models.CharField(max_length=254)
+    client = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["email", "created_at"]),
+            models.Index(fields=["client", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"failed sign-in for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"

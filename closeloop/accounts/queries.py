@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
 from closeloop.accounts.models import (
     ApiToken,
+    FailedSignIn,
     Invitation,
     Membership,
     Organization,
@@ -131,4 +135,21 @@ def invitation_by_secret(secret: str) -> Invitation | None:
         Invitation.objects.select_related("organization", "invited_by")
         .filter(token_hash=hash_secret(secret))
         .first()
+    )
+
+
+# Sign-in throttling -------------------------------------------------------------------------
+
+SIGN_IN_WINDOW = timedelta(minutes=15)
+
+
+def sign_in_blocked(email: str, client: str, now=None) -> bool:
+    """Too many wrong passwords lately, for this account or from this client."""
+    since = (now or timezone.now()) - SIGN_IN_WINDOW
+    recent = FailedSignIn.objects.filter(created_at__gte=since)
+    per_account = settings.CLOSELOOP_SIGN_IN_FAILURES_PER_ACCOUNT
+    per_client = settings.CLOSELOOP_SIGN_IN_FAILURES_PER_CLIENT
+    return (
+        recent.filter(email=email.strip().lower())[:per_account].count() >= per_account
+        or recent.filter(client=client)[:per_client].count() >= per_client
     )
