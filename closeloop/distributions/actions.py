@@ -28,6 +28,7 @@ from closeloop.distributions.models import (
     Kind,
     LinkType,
     Message,
+    MessageChannel,
     RecipientKind,
     SuppressedAddress,
     VerifiedDomain,
@@ -143,6 +144,9 @@ def create_distribution(
         raise DistributionError(str(error)) from None
     if channel not in Channel.values:
         raise DistributionError(f"The channel must be one of {', '.join(Channel.values)}.")
+    subject, html_body, text_body = _with_message(
+        organization.pk, message, channel, subject, html_body, text_body
+    )
     if channel == Channel.SMS_TWO_WAY:
         from closeloop.distributions.channels import sms2way
 
@@ -178,12 +182,6 @@ def create_distribution(
             raise DistributionError(
                 f"The transaction batch {transaction_batch.public_id} has no transactions."
             )
-    if message is not None:
-        if message.organization_id != organization.pk:
-            raise DistributionError("The library message belongs to another organization.")
-        subject = subject or message.subject
-        html_body = html_body or message.html_body
-        text_body = text_body or message.text_body
     if channel == Channel.EMAIL:
         subject, html_body, text_body = _check_content(subject, html_body, text_body)
         from_email = check_from_address(organization, from_email)
@@ -225,6 +223,22 @@ def create_distribution(
         _schedule(distribution)
     log.info("distribution %s created for %s", distribution.public_id, survey.public_id)
     return distribution
+
+
+def _with_message(
+    organization_id: int, message: Message | None, channel: str, subject, html_body, text_body
+) -> tuple[str, str, str]:
+    """The content to copy: what was written inline, else the library message's."""
+    if message is None:
+        return subject, html_body, text_body
+    if message.organization_id != organization_id:
+        raise DistributionError("The library message belongs to another organization.")
+    content = message_content(message, channel)
+    return (
+        subject or content["subject"],
+        html_body or content["html_body"],
+        text_body or content["text_body"],
+    )
 
 
 def _check_content(subject: str, html_body: str, text_body: str) -> tuple[str, str, str]:
@@ -283,11 +297,15 @@ def create_followup(
     send_at: datetime | None = None,
 ) -> Distribution:
     """A reminder (to those who have not started / not finished) or a thank-you (to those who
-    finished) of an individual-link email distribution. Each recipient gets the same personal
-    link as in the invitation. Frequency rules neither count nor block these."""
+    finished) of an individual-link invitation, on the invitation's channel. Each recipient
+    gets the same personal link as in the invitation. Frequency rules neither count nor block
+    these. A two-way SMS survey's reminder goes to open sessions and repeats the pending
+    question (closeloop.distributions.channels.sms2way)."""
     if kind not in FOLLOWUP_FILTERS:
         raise DistributionError("A follow-up is a reminder or a thank-you.")
     allowed = FOLLOWUP_FILTERS[kind]
+    if parent.channel == Channel.SMS_TWO_WAY and kind == Kind.REMINDER:
+        allowed = ("notFinished",)  # a two-way session starts when the invitation is sent
     recipient_filter = recipient_filter or allowed[0]
     if recipient_filter not in allowed:
         raise DistributionError(
@@ -297,14 +315,17 @@ def create_followup(
         raise DistributionError(
             "Reminders and thank-yous follow an invitation sent with individual links."
         )
-    if message is not None:
-        if message.organization_id != parent.organization_id:
-            raise DistributionError("The library message belongs to another organization.")
-        subject = subject or message.subject
-        html_body = html_body or message.html_body
-        text_body = text_body or message.text_body
-    subject, html_body, text_body = _check_content(subject, html_body, text_body)
-    from_email = check_from_address(parent.organization, from_email or parent.from_email)
+    subject, html_body, text_body = _with_message(
+        parent.organization_id, message, parent.channel, subject, html_body, text_body
+    )
+    if parent.channel == Channel.EMAIL:
+        subject, html_body, text_body = _check_content(subject, html_body, text_body)
+        from_email = check_from_address(parent.organization, from_email or parent.from_email)
+    else:
+        from closeloop.distributions.channels.sms import check_sms_text
+
+        text_body = check_sms_text(text_body or html_body)
+        subject, html_body, from_email = "", "", ""
     reply_to = reply_to or parent.reply_to
     reply_to = clean_address(reply_to, "The reply-to address") if reply_to.strip() else ""
     now = timezone.now()
@@ -482,32 +503,102 @@ def unsubscribe_delivery(delivery: Delivery) -> None:
 # Message library -----------------------------------------------------------------------------
 
 
-def create_message(
-    organization,
-    *,
-    name: str,
-    subject: str,
-    html_body: str = "",
-    text_body: str = "",
-    category: str = Kind.INVITE,
-    owner=None,
-) -> Message:
-    """A library message; with an owner it is that user's, otherwise the organization's."""
+def _clean_message(
+    *, name: str, channel: str, category: str, subject: str, html_body: str, text_body: str
+) -> dict:
+    """The checked fields of a library message (DistributionError names the broken rule)."""
     name = " ".join((name or "").split())
     if not name or len(name) > 200:
         raise DistributionError("A library message needs a name of 1 to 200 characters.")
     if category not in Kind.values:
         raise DistributionError(f"The category must be one of {', '.join(Kind.values)}.")
-    subject, html_body, text_body = _check_content(subject, html_body, text_body)
-    return Message.objects.create(
-        organization=organization,
-        owner=owner,
+    if channel not in MessageChannel.values:
+        raise DistributionError(f"The channel must be one of {', '.join(MessageChannel.values)}.")
+    if channel == MessageChannel.SMS:
+        from closeloop.distributions.channels.sms import check_sms_text
+
+        subject, html_body, text_body = "", "", check_sms_text(text_body)
+    else:
+        subject, html_body, text_body = _check_content(subject, html_body, text_body)
+    return {
+        "name": name,
+        "channel": channel,
+        "category": category,
+        "subject": subject,
+        "html_body": html_body,
+        "text_body": text_body,
+    }
+
+
+def create_message(
+    organization,
+    *,
+    name: str,
+    subject: str = "",
+    html_body: str = "",
+    text_body: str = "",
+    category: str = Kind.INVITE,
+    channel: str = MessageChannel.EMAIL,
+    owner=None,
+) -> Message:
+    """A library message; with an owner it is that user's, otherwise the organization's."""
+    fields = _clean_message(
         name=name,
+        channel=channel,
         category=category,
         subject=subject,
         html_body=html_body,
         text_body=text_body,
     )
+    return Message.objects.create(organization=organization, owner=owner, **fields)
+
+
+def update_message(
+    message: Message,
+    *,
+    name: str,
+    subject: str = "",
+    html_body: str = "",
+    text_body: str = "",
+    category: str = Kind.INVITE,
+    channel: str | None = None,
+    owner=None,
+) -> Message:
+    """Change a library message. Distributions keep the copy they made when created."""
+    fields = _clean_message(
+        name=name,
+        channel=channel or message.channel,
+        category=category,
+        subject=subject,
+        html_body=html_body,
+        text_body=text_body,
+    )
+    for attribute, value in fields.items():
+        setattr(message, attribute, value)
+    message.owner = owner
+    message.updated_at = timezone.now()
+    message.save()
+    return message
+
+
+def delete_message(message: Message) -> None:
+    """Distributions made from it keep their copy (library_message becomes empty)."""
+    message.delete()
+
+
+def message_content(message: Message, channel: str) -> dict:
+    """The subject and bodies a distribution on `channel` copies from a library message."""
+    wanted = MessageChannel.EMAIL if channel == Channel.EMAIL else MessageChannel.SMS
+    if message.channel != wanted:
+        raise DistributionError(
+            f"The library message {message.name!r} is an {message.get_channel_display()} "
+            f"message: choose an {MessageChannel(wanted).label} message for this channel."
+        )
+    return {
+        "subject": message.subject,
+        "html_body": message.html_body,
+        "text_body": message.text_body,
+    }
 
 
 # Sending domains -----------------------------------------------------------------------------

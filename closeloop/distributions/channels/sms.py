@@ -46,13 +46,17 @@ def check_sms_text(text: str) -> str:
 
 
 def gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int, tuple]:
-    """(status, reason) for every SMS delivery that must not be sent; sets delivery.phone."""
-    from closeloop.distributions.channels import sms2way
+    """(status, reason) for every SMS delivery that must not be sent; sets delivery.phone.
+
+    Opt-outs apply to every message; frequency rules to invitations only (reminders and
+    thank-yous neither count nor are blocked, as for email)."""
     from closeloop.distributions.sending import list_opt_outs, opt_out_reason
 
-    two_way = distribution.channel == Channel.SMS_TWO_WAY
+    contact_ids = [delivery.contact_id for delivery in pending]
+    opted_out_of_list = list_opt_outs(distribution, contact_ids)
+    is_invite = distribution.kind == Kind.INVITE
+    contacted = _contacted_before(contact_ids) if is_invite else set()
     verdicts: dict[int, tuple] = {}
-    opted_out_of_list = list_opt_outs(distribution, [delivery.contact_id for delivery in pending])
     for delivery in pending:
         contact = delivery.contact
         opt_out = opt_out_reason(distribution, contact, opted_out_of_list)
@@ -60,15 +64,58 @@ def gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int,
             verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, "no valid mobile number")
         elif opt_out:
             verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, opt_out)
-        elif two_way and sms2way.has_open_session(distribution.organization_id, contact.phone_e164):
-            verdicts[delivery.pk] = (
-                DeliveryStatus.SKIPPED,
-                "A two-way SMS survey is already open with this number.",
-            )
+        else:
+            why = _two_way_conflict(distribution, delivery)
+            if not why and contact.pk in contacted:
+                why = _frequency_rule(distribution, contact)
+            if why:
+                verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, why)
         if delivery.phone != contact.phone_e164:
             delivery.phone = contact.phone_e164
             Delivery.objects.filter(pk=delivery.pk).update(phone=contact.phone_e164)
     return verdicts
+
+
+def _contacted_before(contact_ids: list[int]) -> set[int]:
+    """Contacts with an earlier invitation on record: frequency rules can block only them."""
+    from closeloop.directory.models import ContactMessageLog
+
+    return set(
+        ContactMessageLog.objects.filter(contact_id__in=contact_ids, is_reminder=False)
+        .values_list("contact_id", flat=True)
+        .distinct()
+    )
+
+
+def _frequency_rule(distribution: Distribution, contact) -> str:
+    """Why a frequency rule forbids texting this contact now ("" when none does)."""
+    from closeloop.directory import frequency
+    from closeloop.directory.models import Channel as ContactChannel
+
+    allowed, rule = frequency.allowed_to_contact(
+        contact,
+        ContactChannel.SMS,
+        survey_id=distribution.survey.public_id,
+        mailing_list=distribution.mailing_list,
+    )
+    return "" if allowed else f"Frequency rule: {rule}"
+
+
+def _two_way_conflict(distribution: Distribution, delivery: Delivery) -> str:
+    """A two-way invitation needs the number free of open sessions; a two-way reminder needs
+    the recipient's session still open."""
+    from closeloop.distributions.channels import sms2way
+
+    if distribution.channel != Channel.SMS_TWO_WAY or distribution.kind == Kind.THANK_YOU:
+        return ""
+    phone = delivery.contact.phone_e164
+    if distribution.kind == Kind.INVITE:
+        if sms2way.has_open_session(distribution.organization_id, phone):
+            return "A two-way SMS survey is already open with this number."
+        return ""
+    if sms2way.session_for_reminder(distribution, delivery) is None:
+        return "The two-way SMS session is no longer open."
+    return ""
 
 
 def status_callback_url() -> str:
@@ -76,7 +123,6 @@ def status_callback_url() -> str:
 
 
 def send_chunk(distribution: Distribution, chunk, claim: str) -> dict:
-    from closeloop.distributions.channels import sms2way
     from closeloop.distributions.sending import (
         AMBIGUOUS,
         Outcome,
@@ -100,10 +146,7 @@ def send_chunk(distribution: Distribution, chunk, claim: str) -> dict:
         results = {}
         for position, claimed in enumerate(batch):
             context = renderer.context(claimed)
-            if distribution.channel == Channel.SMS_TWO_WAY:
-                body = sms2way.first_message(distribution, claimed.delivery, context)
-            else:
-                body = piping.render(distribution.text_body, context, escape_html=False)
+            body = message_body(distribution, claimed.delivery, context)
             try:
                 result = backend.send(
                     organization=distribution.organization,
@@ -133,6 +176,19 @@ def send_chunk(distribution: Distribution, chunk, claim: str) -> dict:
             raise SendingInterrupted(outcome.interrupted)
     finish_if_complete(distribution)
     return counts
+
+
+def message_body(distribution: Distribution, delivery: Delivery, context: dict) -> str:
+    """The text of one SMS: a two-way invitation adds the first question, a two-way reminder
+    the question still waiting for an answer."""
+    from closeloop.distributions.channels import sms2way
+
+    if distribution.channel == Channel.SMS_TWO_WAY:
+        if distribution.kind == Kind.INVITE:
+            return sms2way.first_message(distribution, delivery, context)
+        if distribution.kind == Kind.REMINDER:
+            return sms2way.reminder_message(distribution, delivery, context)
+    return piping.render(distribution.text_body, context, escape_html=False)
 
 
 def _classify(error: Exception) -> str:
@@ -178,7 +234,7 @@ def _record(distribution: Distribution, outcome, results: dict) -> None:
                 sent_at=now,
                 is_reminder=is_reminder,
             )
-            if distribution.channel == Channel.SMS_TWO_WAY:
+            if distribution.channel == Channel.SMS_TWO_WAY and distribution.kind == Kind.INVITE:
                 from closeloop.distributions.channels import sms2way
 
                 sms2way.open_session(distribution, claimed.delivery, now)

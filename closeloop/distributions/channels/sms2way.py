@@ -125,6 +125,31 @@ def first_message(distribution: Distribution, delivery: Delivery, context: dict)
     return intro + "\n\n" + format_question(question, delivery.contact, embedded)
 
 
+def session_for_reminder(distribution: Distribution, delivery: Delivery) -> SmsSession | None:
+    """The open session a reminder of this two-way distribution nudges, if any."""
+    return SmsSession.objects.filter(
+        delivery__distribution_id=distribution.parent_id,
+        delivery__contact_id=delivery.contact_id,
+        status=SmsSessionStatus.OPEN,
+        expires_at__gt=timezone.now(),
+    ).first()
+
+
+def reminder_message(distribution: Distribution, delivery: Delivery, context: dict) -> str:
+    """A reminder: its text, then the question still waiting for an answer."""
+    text = piping.render(distribution.text_body, context, escape_html=False).strip()
+    session = session_for_reminder(distribution, delivery)
+    if session is None or session.response is None:
+        return text
+    definition = session.response.version.definition
+    question = next((q for q in questions_of(definition) if q["id"] == session.question_id), None)
+    if question is None:
+        return text
+    return (
+        text + "\n\n" + format_question(question, delivery.contact, session.response.embedded_data)
+    )
+
+
 def open_session(distribution: Distribution, delivery: Delivery, now) -> SmsSession:
     """After the invitation was sent (inside the recording transaction)."""
     from closeloop.surveys.actions import report_to_distribution, require_active, start_response
