@@ -192,8 +192,17 @@ def _check_tasks(result: Check, definition: Mapping, *, organization, survey) ->
         groups = picker_groups(definition, position, survey=survey)
         known = known_steps(groups, definition["event"]["id"])
         for where, text in task_kind.text_values(config):
-            for raw in piped.unknown(text, known):
-                result.warnings.append(
-                    f"{label}, {where}: {raw} is not a field of the event or of an earlier "
-                    "task; it will be empty when the workflow runs."
-                )
+            for item in piped.unknown(text, known):
+                result.warnings.append(f"{label}, {where}: {_unknown_field_warning(item)}")
+
+
+def _unknown_field_warning(item) -> str:
+    if piped.is_run_field(item):
+        return (
+            f"{item.raw} is not a field of the event or of an earlier task; it will be empty "
+            "when the workflow runs."
+        )
+    return (
+        f"{item.raw} is not a workflow field (a workflow fills in ~{{ch://…}} and "
+        "${date://…}); the task receives it as written."
+    )

@@ -1,5 +1,10 @@
 """Piped text in workflows: `~{ch://<event or task id>/<field or $.json.path>}`.
 
+Only the run's own fields are rendered here: `~{ch://…}` and `${date://…}`. Every other
+piped field (`${m://…}`, `${e://…}`, `${l://…}`, `${q://…}` …) names something of a recipient
+or a response that the run does not have; it is left as written for the task to render (a
+Distribute survey task's message is filled in per contact by the distribution).
+
 Pure Python, no Django. A *step* is the event or an earlier task: it has an id, named values
 (the event's mapped fields, a task's output) and a document that `$` paths walk (the raw
 event payload, the task's output). The event also answers to the id "event".
@@ -18,6 +23,7 @@ from closeloop import piping
 from closeloop.workflows import mapping
 
 EVENT_ALIAS = "event"
+RUN_SCHEMES = frozenset({"ch", "date"})
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,27 @@ def run_context(steps: Mapping[str, Step], now: datetime | None = None) -> dict:
 
 
 def render_value(value: object, context: Mapping) -> object:
-    """Every string in a JSON-like config rendered as piped text (plain text, no escaping)."""
+    """Every string in a JSON-like config with its run fields rendered (plain text, no
+    escaping); other piped fields are kept as written."""
     if isinstance(value, str):
-        return piping.render(value, context, escape_html=False) if "{" in value else value
+        return render_run_fields(value, context) if "{" in value else value
     if isinstance(value, Mapping):
         return {key: render_value(item, context) for key, item in value.items()}
     if isinstance(value, list):
         return [render_value(item, context) for item in value]
     return value
+
+
+def render_run_fields(text: str, context: Mapping) -> str:
+    out = []
+    for segment in piping.parse(text):
+        if isinstance(segment, piping.Text):
+            out.append(segment.value)
+        elif segment.scheme in RUN_SCHEMES:
+            out.append(piping.render(segment.raw, context, escape_html=False))
+        else:
+            out.append(segment.raw)
+    return "".join(out)
 
 
 def availability(known: Mapping[str, set[str]]) -> dict:
@@ -88,9 +107,14 @@ def availability(known: Mapping[str, set[str]]) -> dict:
     return {"ch": known_ch, "date": None}
 
 
-def unknown(text: str, known: Mapping[str, set[str]]) -> list[str]:
-    """The raw piped fields of `text` that will render empty (or are malformed)."""
-    return [item.raw for item in piping.unknown_fields(text, availability(known))]
+def unknown(text: str, known: Mapping[str, set[str]]) -> list[piping.Field]:
+    """The piped fields of `text` that the run cannot fill in: run fields that will render
+    empty (or are malformed), and fields of other schemes, which the task receives as written."""
+    return piping.unknown_fields(text, availability(known))
+
+
+def is_run_field(item: piping.Field) -> bool:
+    return item.scheme in RUN_SCHEMES
 
 
 def field_token(step_id: str, name: str) -> str:

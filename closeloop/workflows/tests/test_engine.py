@@ -169,6 +169,45 @@ def test_later_tasks_pipe_earlier_outputs_and_event_json_paths(org_a):
     }
 
 
+def test_the_engine_renders_only_the_runs_own_fields(org_a):
+    """Recipient fields (m, e, l, q) are the task's to render: they reach it as written."""
+    echo = {
+        "id": "TA_echo",
+        "type": "test.echo",
+        "config": {
+            "subject": "Hi ${m://FirstName}, order at ~{ch://event/store}",
+            "body": "${l://SurveyLink?d=Take the survey} ${e://Field/Store} ${q://QID1/ChoiceGroup/SelectedChoices}",
+            "year": "${date://CurrentDate/Y}",
+            "braces": "{not piped} ~{e://Field/x}",
+        },
+    }
+    run = finished(start(make_workflow(*org_a, tasks=[echo])))
+
+    (echo_run,) = task_runs(run)
+    expected = {
+        "subject": "Hi ${m://FirstName}, order at Soho",
+        "body": "${l://SurveyLink?d=Take the survey} ${e://Field/Store} "
+        "${q://QID1/ChoiceGroup/SelectedChoices}",
+        "year": str(timezone.now().year),
+        "braces": "{not piped} ~{e://Field/x}",
+    }
+    assert echo_run.input == expected
+    assert echo_run.output == expected
+
+
+def test_recipient_fields_in_a_task_are_warned_as_kept_as_written(org_a):
+    task = directory_task()
+    task["config"]["embeddedData"].append({"name": "Name", "value": "${m://FirstName}"})
+    _workflow, warnings = actions.create_workflow(
+        *org_a,
+        {"name": "W", "event": {"type": "json", "config": {"fields": MAPPING}}, "tasks": [task]},
+    )
+    assert warnings == [
+        "Task 1: Save contact, embedded data Name: ${m://FirstName} is not a workflow field "
+        "(a workflow fills in ~{ch://…} and ${date://…}); the task receives it as written."
+    ]
+
+
 def test_a_permanent_failure_lets_the_next_tasks_run_by_default(org_a):
     tasks = [
         {"type": "test.flaky", "config": {"permanent": True, "message": "record deleted"}},
