@@ -54,52 +54,6 @@ def _is_piped(text: str) -> bool:
     return "~{" in text or "${" in text
 
 
-MESSAGE_FIELDS = ("subject", "body")
-
-
-def message_text(context: TaskContext, name: str) -> str:
-    """A message field with its workflow fields (~{ch://…}) filled in and its recipient fields
-    (${m://…}, ${e://…}, ${l://…}) kept for the distribution to fill per contact.
-
-    The workflow engine renders every piped field of the config, which empties recipient
-    fields; so the raw text is taken from the task definition and only its ~{…} fields are
-    rendered here."""
-    from closeloop import piping
-
-    raw = (context.task.get("config") or {}).get(name, "")
-    if not isinstance(raw, str):
-        return context.config.get(name, "")
-    if "~{" not in raw:
-        return raw
-    ch_context = _workflow_context(context)
-    out = []
-    for segment in piping.parse(raw):
-        if isinstance(segment, piping.Text):
-            out.append(segment.value)
-        elif segment.sigil == "~":
-            out.append(piping.render(segment.raw, ch_context, escape_html=False))
-        else:
-            out.append(segment.raw)
-    return "".join(out)
-
-
-def _workflow_context(context: TaskContext) -> dict:
-    from closeloop.workflows import piped
-    from closeloop.workflows.engine import steps_for
-    from closeloop.workflows.models import TaskRun
-
-    if context.run is None:
-        return {}
-    position = (
-        TaskRun.objects.filter(run=context.run, task_id=context.task.get("id"))
-        .values_list("position", flat=True)
-        .first()
-    )
-    if position is None:
-        return {}
-    return piped.run_context(steps_for(context.run, position), now=timezone.now())
-
-
 class DistributeSurveyTask(TaskType):
     key = "distribute_survey"
     label = "Distribute survey"
@@ -244,8 +198,8 @@ class DistributeSurveyTask(TaskType):
                 contact=contact,
                 workflow_run_id=str(getattr(context.run, "public_id", "") or context.run or "x"),
                 channel=config.get("channel") or "email",
-                subject=message_text(context, "subject"),
-                text_body=message_text(context, "body"),
+                subject=config.get("subject", ""),
+                text_body=config.get("body", ""),
                 from_name=config.get("fromName", ""),
                 from_email=config.get("fromEmail", ""),
                 reply_to=config.get("replyToEmail", ""),
