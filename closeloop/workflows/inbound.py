@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from closeloop.accounts import actions as accounts_actions
 from closeloop.accounts import queries as accounts_queries
+from closeloop.accounts.models import hash_secret
 from closeloop.api import problems
 from closeloop.api.errors import (
     ApiError,
@@ -34,7 +35,7 @@ from closeloop.api.errors import (
     MissingToken,
     NotFound,
 )
-from closeloop.workflows import actions, mapping, queries
+from closeloop.workflows import actions, mapping, queries, trigger_cache
 
 MAX_BODY_BYTES = mapping.MAX_BODY_BYTES
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?\Z")
@@ -87,15 +88,26 @@ def _secret(request: HttpRequest) -> str:
     return ""
 
 
-def _authenticate(request: HttpRequest):
+def _trigger(request: HttpRequest, token: str):
+    """The request's API token and the JSON-event workflow of its organization that the
+    trigger URL names (from the process's short-lived cache when just seen)."""
     secret = _secret(request)
     if not secret:
         raise MissingCredentials()
-    token = accounts_queries.active_token(secret)
-    if token is None:
-        raise InvalidToken()
-    accounts_actions.touch_token(token)
-    return token
+    key = (hash_secret(secret), token)
+    found = trigger_cache.triggers.get(key)
+    if found is None:
+        api_token = accounts_queries.active_token(secret)
+        if api_token is None:
+            raise InvalidToken()
+        workflow = queries.workflow_for_trigger(api_token.organization, token, "json")
+        if workflow is None:
+            raise NotFound("No JSON-event workflow of your organization has this trigger URL.")
+        found = (api_token, workflow)
+        trigger_cache.triggers.put(key, found)
+    api_token, workflow = found
+    accounts_actions.touch_token(api_token)
+    return api_token, workflow
 
 
 def _check_content_type(request: HttpRequest) -> None:
@@ -154,10 +166,7 @@ def _receive(request: HttpRequest, token: str) -> JsonResponse:
         response = _problem(request, MethodNotAllowed("Send events with POST."))
         response["Allow"] = "POST"
         return response
-    api_token = _authenticate(request)
-    workflow = queries.workflow_for_trigger(api_token.organization, token, "json")
-    if workflow is None:
-        raise NotFound("No JSON-event workflow of your organization has this trigger URL.")
+    _api_token, workflow = _trigger(request, token)
     _check_content_type(request)
     text = _read_body(request)
     key = _idempotency_key(request)

@@ -246,3 +246,63 @@ def test_a_rotated_trigger_token_stops_the_old_url(client, workflow, token_a):
     actions.rotate_trigger_token(workflow)
     problem(post(client, old, token=token_a), 404, "RES_01")
     assert post(client, url(workflow), token=token_a).status_code == 202
+
+
+# The per-process cache of trigger lookups ----------------------------------------------------
+
+
+def lookup_queries(queries) -> list[str]:
+    tables = ('"accounts_apitoken"', '"workflows_workflow"')
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and any(t in q["sql"] for t in tables)
+    ]
+
+
+def test_a_repeated_event_reuses_the_cached_lookup(client, workflow, token_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as first:
+        assert post(client, url(workflow), token=token_a).status_code == 202
+    with CaptureQueriesContext(connection) as second:
+        assert post(client, url(workflow), token=token_a).status_code == 202
+
+    assert len(lookup_queries(first.captured_queries)) == 2
+    assert lookup_queries(second.captured_queries) == []
+    assert WorkflowRun.objects.count() == 2
+
+
+def test_a_token_revoked_after_a_cached_lookup_is_refused(client, workflow, token_a, org_a):
+    from closeloop.accounts import actions as accounts_actions
+    from closeloop.accounts.models import ApiToken
+
+    assert post(client, url(workflow), token=token_a).status_code == 202
+    accounts_actions.revoke_api_token(ApiToken.objects.get(organization=org_a[0]))
+    problem(post(client, url(workflow), token=token_a), 401, "AUTH_02")
+
+
+def test_edits_after_a_cached_lookup_apply_to_the_next_event(client, workflow, token_a, org_a):
+    assert post(client, url(workflow), token=token_a).status_code == 202
+    actions.set_enabled(workflow, org_a[1], False)
+    assert post(client, url(workflow), token=token_a).json()["status"] == "skipped"
+    old = url(workflow)
+    actions.rotate_trigger_token(workflow)
+    problem(post(client, old, token=token_a), 404, "RES_01")
+
+
+def test_cached_entries_expire_and_the_cache_stays_bounded():
+    from closeloop.workflows.trigger_cache import TtlCache
+
+    now = [100.0]
+    cache = TtlCache(2.0, 3, clock=lambda: now[0])
+    cache.put("a", 1)
+    now[0] = 101.9
+    assert cache.get("a") == 1
+    now[0] = 102.0
+    assert cache.get("a") is None
+    for key in "bcd":
+        cache.put(key, key)
+    cache.put("e", "e")  # full: starts over rather than growing
+    assert [cache.get(key) for key in "bcde"] == [None, None, None, "e"]

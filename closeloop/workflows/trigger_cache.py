@@ -1,0 +1,74 @@
+"""A per-process cache of trigger lookups: (API token, trigger URL) → (token, workflow).
+
+Authenticating a token and finding the trigger URL's workflow cost two queries, most of an
+accepted event's time. A web process remembers both for TTL_SECONDS. A change in this
+process (a revoked token, a member removed, a workflow edited, disabled or given a new
+URL) empties the cache at once through model signals; other processes see it within
+TTL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+
+TTL_SECONDS = 2.0
+MAX_ENTRIES = 1000
+
+
+class TtlCache:
+    """A small dict whose entries expire; thread-safe for gunicorn's threads."""
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[Hashable, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> object | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires_at, value = entry
+        if self._clock() >= expires_at:
+            with self._lock:
+                self._entries.pop(key, None)
+            return None
+        return value
+
+    def put(self, key: Hashable, value: object) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # rare (many URLs or tokens at once): start over
+            self._entries[key] = (self._clock() + self.ttl_seconds, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+triggers = TtlCache(TTL_SECONDS, MAX_ENTRIES)
+
+
+def forget_all(**_signal_arguments) -> None:
+    triggers.clear()
+
+
+def connect_invalidation() -> None:
+    """Empty the cache when anything a cached lookup depends on changes in this process."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_delete, post_save
+
+    from closeloop.accounts.models import ApiToken, Membership, Organization
+    from closeloop.workflows.models import Workflow
+
+    for model in (ApiToken, Membership, Organization, get_user_model(), Workflow):
+        post_save.connect(forget_all, sender=model, dispatch_uid=f"trigger_cache.{model}")
+        post_delete.connect(forget_all, sender=model, dispatch_uid=f"trigger_cache.d.{model}")
