@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
@@ -326,25 +326,27 @@ def start_response(
     )
 
 
-def start_link_response(link: SurveyLink, *, language: str = "", metadata=None) -> Response:
-    """The link's response, started now if it has none yet (one per link, even under races)."""
-    with transaction.atomic():
-        locked = SurveyLink.objects.select_for_update().get(pk=link.pk)
-        existing = Response.objects.filter(link=locked).first()
-        if existing is not None:
-            return existing
-        survey = locked.survey
-        version = require_active(survey)
-        response = start_response(
-            survey,
-            version,
-            contact=locked.contact,
-            link=locked,
-            language=choose_language(version, language, locked.contact),
-            metadata={"channel": "individual", **(metadata or {})},
-        )
-        report_to_distribution(response.delivery_id, "started", response.public_id)
-        return response
+def start_link_response(
+    link: SurveyLink, *, language: str = "", metadata=None, version: SurveyVersion | None = None
+) -> Response:
+    """The link's response, started now if it has none yet (one per link, even under races:
+    the response's link is unique, so a second start fails and reads the first one)."""
+    survey = link.survey
+    version = version or require_active(survey)
+    try:
+        with transaction.atomic():
+            response = start_response(
+                survey,
+                version,
+                contact=link.contact,
+                link=link,
+                language=choose_language(version, language, link.contact),
+                metadata={"channel": "individual", **(metadata or {})},
+            )
+            report_to_distribution(response.delivery_id, "started", response.public_id)
+    except IntegrityError:
+        return Response.objects.select_related("version", "contact").get(link=link)
+    return response
 
 
 def report_to_distribution(delivery_id: str, event: str, response_id: str = "") -> None:
@@ -357,49 +359,73 @@ def report_to_distribution(delivery_id: str, event: str, response_id: str = "") 
 
 def submit_page(response: Response, page: int, get_list, *, back: bool = False) -> logic.Step:
     """Save the answers of one page of a response and move to the next (or previous) page,
-    or record the response when it was the last. See logic.advance."""
-    with transaction.atomic():
-        response = (
-            Response.objects.select_for_update(of=("self",))
-            .select_related("version", "survey")
-            .get(pk=response.pk)
-        )
-        if response.finished_at is not None:
-            return logic.Step(response.answers, response.last_page, {}, {}, finished=True)
-        definition = response.version.definition
-        step = logic.advance(
-            definition,
-            response.answers,
-            response.embedded_data,
-            response.last_page,
-            page,
-            get_list,
-            back=back,
-        )
-        if not step.saved:
-            return step
-        now = timezone.now()
-        response.answers = step.answers
-        response.last_activity_at = now
-        if step.finished:
-            _record(response, now, finished=True)
-            return step
-        response.last_page = step.page
-        response.progress = logic.progress(definition, step.page)
-        response.save(update_fields=["answers", "last_activity_at", "last_page", "progress"])
-        return step
+    or record the response when it was the last. See logic.advance.
 
-
-def _record(response: Response, now: datetime, *, finished: bool) -> None:
-    """Record a response: finished by the respondent, or closed as partial."""
+    One conditional UPDATE, no row lock: it applies only if the response has not changed
+    since it was read (same last_activity_at, still open). A concurrent save of the same
+    response (a double submit, a second tab, the partial close) wins, and this submission
+    changes nothing, as a stale tab's would."""
+    if response.finished_at is not None:
+        return logic.Step(response.answers, response.last_page, {}, {}, finished=True)
     definition = response.version.definition
-    response.answers = logic.prune_hidden(definition, response.answers, response.embedded_data)
-    response.finished = finished
-    response.finished_at = now
+    step = logic.advance(
+        definition,
+        response.answers,
+        response.embedded_data,
+        response.last_page,
+        page,
+        get_list,
+        back=back,
+    )
+    if not step.saved:
+        return step
+    now = timezone.now()
+    if step.finished:
+        with transaction.atomic():
+            saved = _save_if_unchanged(response, _recorded_fields(response, step.answers, now))
+            if saved:
+                _after_record(response, now, finished=True)
+    else:
+        fields = {
+            "answers": step.answers,
+            "last_activity_at": now,
+            "last_page": step.page,
+            "progress": logic.progress(definition, step.page),
+        }
+        saved = _save_if_unchanged(response, fields)
+    if saved:
+        return step
+    response.refresh_from_db(fields=["answers", "last_page", "finished_at", "last_activity_at"])
+    finished = response.finished_at is not None
+    return logic.Step(response.answers, response.last_page, {}, {}, finished=finished)
+
+
+def _save_if_unchanged(response: Response, fields: dict) -> bool:
+    changed = Response.objects.filter(
+        pk=response.pk, finished_at__isnull=True, last_activity_at=response.last_activity_at
+    ).update(**fields)
+    if changed:
+        for name, value in fields.items():
+            setattr(response, name, value)
+    return bool(changed)
+
+
+def _recorded_fields(response: Response, answers: dict, now: datetime, *, finished=True) -> dict:
+    """What recording a response changes: finished by the respondent, or closed as partial."""
+    definition = response.version.definition
+    fields = {
+        "answers": logic.prune_hidden(definition, answers, response.embedded_data),
+        "finished": finished,
+        "finished_at": now,
+        "duration_seconds": max(0, int((now - response.started_at).total_seconds())),
+    }
     if finished:
-        response.progress = 100
-    response.duration_seconds = max(0, int((now - response.started_at).total_seconds()))
-    response.save()
+        fields.update(progress=100, last_activity_at=now)
+    return fields
+
+
+def _after_record(response: Response, now: datetime, *, finished: bool) -> None:
+    """In the recording transaction: the link is used, the delivery and the workflows told."""
     if response.link_id is not None and finished:
         SurveyLink.objects.filter(pk=response.link_id, used_at__isnull=True).update(used_at=now)
     report_to_distribution(
@@ -412,6 +438,15 @@ def _record(response: Response, now: datetime, *, finished: bool) -> None:
         organization=response.organization_id,
     )
     log.info("response %s recorded (%s)", response.public_id, "finished" if finished else "partial")
+
+
+def _record(response: Response, now: datetime, *, finished: bool) -> None:
+    """Record a response whose row the caller holds (the partial close, two-way SMS)."""
+    fields = _recorded_fields(response, response.answers, now, finished=finished)
+    for name, value in fields.items():
+        setattr(response, name, value)
+    response.save()
+    _after_record(response, now, finished=finished)
 
 
 def close_stale_responses(now: datetime | None = None, batch: int = 500) -> int:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from closeloop.surveys import actions, logic, presenter, queries, ratelimit
+from closeloop.surveys import actions, logic, presenter, published, queries, ratelimit
 from closeloop.surveys import definition as schema
 from closeloop.surveys.models import Response, Survey, SurveyStatus, SurveyVersion
 
@@ -66,6 +66,7 @@ def render_page(
     *,
     version_definition: dict,
     language: str,
+    version: SurveyVersion | None = None,
     page: int,
     answers: dict,
     embedded: dict,
@@ -75,7 +76,10 @@ def render_page(
     preview: bool = False,
     extra: dict | None = None,
 ) -> HttpResponse:
-    definition = schema.translated(version_definition, language)
+    if version is not None:
+        definition = published.translated(version, language)
+    else:
+        definition = schema.translated(version_definition, language)
     view = presenter.page_view(
         definition,
         page,
@@ -90,7 +94,7 @@ def render_page(
 
 
 def render_end(request: HttpRequest, response: Response, *, preview: bool = False) -> HttpResponse:
-    definition = schema.translated(response.version.definition, response.language)
+    definition = published.translated(response.version, response.language)
     body = presenter.end_message(
         definition,
         answers=response.answers,
@@ -111,6 +115,7 @@ def _render_response(request: HttpRequest, response: Response, step=None) -> Htt
     return render_page(
         request,
         version_definition=response.version.definition,
+        version=response.version,
         language=response.language,
         page=response.last_page,
         answers=response.answers,
@@ -131,7 +136,6 @@ def _submit(request: HttpRequest, response: Response, done_url: str) -> HttpResp
     if step.finished:
         return redirect(done_url)
     if step.errors:
-        response.refresh_from_db()
         return _render_response(request, response, step)
     return redirect(request.get_full_path())
 
@@ -217,22 +221,23 @@ def anonymous_done(request: HttpRequest, survey_id: str) -> HttpResponse:
 def individual(request: HttpRequest, token: str) -> HttpResponse:
     if not ratelimit.hit(request, f"link:{token[:64]}"):
         return message(request, "rate_limited")
-    link = queries.link_by_token(token)
-    if link is None:
+    visit = queries.link_visit(token)
+    if visit is None:
         raise Http404("No such link")
-    response = queries.response_of_link(link)
+    link, response = visit.link, visit.response
     if response is not None and response.finished_at is not None:
         return message(request, "used")
     if link.is_expired:
         actions.report_to_distribution(link.delivery_id, "expired")
         return message(request, "expired")
-    if link.survey.status != SurveyStatus.ACTIVE:
+    if link.survey.status != SurveyStatus.ACTIVE or visit.version is None:
         return message(request, "closed")
     if response is None:
         response = actions.start_link_response(
             link,
             language=request.GET.get("Q_Language", ""),
             metadata=_metadata(request, "individual"),
+            version=visit.version,
         )
     if request.method == "POST":
         return _submit(request, response, reverse("respondent:link-done", args=[token]))
@@ -241,10 +246,10 @@ def individual(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 def individual_done(request: HttpRequest, token: str) -> HttpResponse:
-    link = queries.link_by_token(token)
-    if link is None:
+    visit = queries.link_visit(token)
+    if visit is None:
         raise Http404("No such link")
-    response = queries.response_of_link(link)
+    response = visit.response
     if response is None or not response.finished:
         return redirect("respondent:link", token)
     return render_end(request, response)
