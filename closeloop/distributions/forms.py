@@ -1,6 +1,19 @@
 from django import forms
 
+from closeloop.distributions.models import Kind, MessageChannel
 from closeloop.distributions.sending import default_body
+
+INLINE = ""
+
+
+def library_choices(library) -> list:
+    """The library messages grouped by channel, after "write it here"."""
+    groups = [(INLINE, "None: write the message below")]
+    for channel in MessageChannel:
+        found = [(m.public_id, m.name) for m in library if m.channel == channel]
+        if found:
+            groups.append((f"{channel.label} messages", found))
+    return groups
 
 
 class DistributionForm(forms.Form):
@@ -18,6 +31,13 @@ class DistributionForm(forms.Form):
         help_text="SMS: the message is the text (keep ${l://SurveyURL} in invitations); "
         "subject and sender apply to email only.",
     )
+    message = forms.ChoiceField(
+        label="Library message",
+        required=False,
+        help_text="A message from Distributions → Messages replaces the subject and message "
+        "below; its text is copied into the distribution, so later edits of the library "
+        "message do not change it.",
+    )
     from_name = forms.CharField(label="From name", required=False, max_length=200)
     from_email = forms.CharField(
         label="From address",
@@ -31,6 +51,7 @@ class DistributionForm(forms.Form):
     )
     text_body = forms.CharField(
         label="Message",
+        required=False,
         widget=forms.Textarea(attrs={"rows": 8}),
         initial=default_body(),
         help_text=(
@@ -50,8 +71,9 @@ class DistributionForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
-    def __init__(self, *args, surveys=(), mailing_lists=(), **kwargs):
+    def __init__(self, *args, surveys=(), mailing_lists=(), library=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["message"].choices = library_choices(library)
         self.fields["survey"].choices = [(s.public_id, s.name) for s in surveys]
         self.fields["mailing_list"].choices = [
             (m.public_id, f"{m.name} ({m.contact_count})") for m in mailing_lists
@@ -86,3 +108,40 @@ class TwilioSettingsForm(forms.Form):
         required=False,
         help_text="Sent when someone texts HELP.",
     )
+
+
+class MessageForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=200)
+    category = forms.ChoiceField(label="Used for", choices=Kind.choices, initial=Kind.INVITE)
+    subject = forms.CharField(label="Subject", max_length=500, required=False)
+    html_body = forms.CharField(
+        label="HTML body",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text="Optional: without it the plain text is sent as HTML paragraphs.",
+    )
+    text_body = forms.CharField(
+        label="Message",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Piped text: ${m://FirstName}, ${m://LastName}, ${e://Field/Name}, "
+        "${l://SurveyLink?d=Take the survey}, ${l://SurveyURL}, ${l://OptOutLink?d=Unsubscribe}.",
+    )
+    shared = forms.BooleanField(
+        label="Shared with the organization",
+        required=False,
+        initial=True,
+        help_text="Unticked: only you see and use it.",
+    )
+
+    def __init__(self, *args, channel: str = MessageChannel.EMAIL, **kwargs):
+        super().__init__(*args, **kwargs)
+        if channel == MessageChannel.SMS:
+            del self.fields["subject"], self.fields["html_body"]
+            self.fields["text_body"].label = "SMS text"
+            self.fields["text_body"].help_text = (
+                "Piped text: ${m://FirstName}, ${e://Field/Name}, ${l://SurveyURL}. "
+                "At most 1,600 characters; the preview shows the SMS segments it costs."
+            )
+        else:
+            self.fields["text_body"].label = "Plain-text body"

@@ -86,6 +86,21 @@ def messages_of(organization, user=None) -> QuerySet:
     return Message.objects.filter(organization=organization).filter(visible)
 
 
+def search_messages(organization, user, *, search: str = "", channel: str = "") -> QuerySet:
+    """The library page: visible messages, by name/subject/body text and channel."""
+    found = messages_of(organization, user).select_related("owner")
+    if channel:
+        found = found.filter(channel=channel)
+    if search:
+        found = found.filter(
+            Q(name__icontains=search)
+            | Q(subject__icontains=search)
+            | Q(text_body__icontains=search)
+            | Q(html_body__icontains=search)
+        )
+    return found
+
+
 def message_of(organization, public_id: str, user=None) -> Message | None:
     return messages_of(organization, user).filter(public_id=public_id).first()
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.distributions import views
+from closeloop.distributions import views, views_messages
 
 app_name = "distributions"
 urlpatterns = [
@@ -12,6 +12,14 @@ urlpatterns = [
     path("domains/<int:domain_id>/delete/", views.domain_delete, name="domain-delete"),
     path("sms-settings/", views.sms_settings, name="sms-settings"),
     path("sms-simulator/", views.sms_simulator, name="sms-simulator"),
+    path("messages/", views_messages.message_list, name="messages"),
+    path("messages/new/", views_messages.message_create, name="message-create"),
+    path("messages/<str:message_id>/", views_messages.message_edit, name="message-edit"),
+    path(
+        "messages/<str:message_id>/delete/",
+        views_messages.message_delete,
+        name="message-delete",
+    ),
     path("<str:distribution_id>/", views.distribution_detail, name="detail"),
     path("<str:distribution_id>/history.csv", views.history_csv, name="history-csv"),
 ]

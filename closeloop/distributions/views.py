@@ -186,15 +186,23 @@ def distribution_create(request):
     surveys = list(surveys_of(organization).filter(status=SurveyStatus.ACTIVE)[:500])
     directory = directory_queries.default_directory(organization)
     lists = list(directory_queries.mailing_lists_of(organization, directory)) if directory else []
-    initial = {"survey": request.GET.get("survey", "")}
+    library = list(queries.messages_of(organization, request.user)[:500])
+    initial = {"survey": request.GET.get("survey", ""), "message": request.GET.get("message", "")}
     form = DistributionForm(
-        request.POST or None, surveys=surveys, mailing_lists=lists, initial=initial
+        request.POST or None,
+        surveys=surveys,
+        mailing_lists=lists,
+        library=library,
+        initial=initial,
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         survey = survey_of(organization, data["survey"])
         mailing_list = directory_queries.mailing_list(organization, data["mailing_list"], directory)
         send_at = data["send_at"] if data["when"] == "later" else None
+        message = queries.message_of(organization, data["message"], request.user)
+        # A library message replaces what the form prefilled (inline text would win otherwise).
+        inline = {} if message else {"subject": data["subject"], "text_body": data["text_body"]}
         try:
             distribution = actions.create_distribution(
                 organization,
@@ -202,8 +210,8 @@ def distribution_create(request):
                 owner=request.user,
                 mailing_list=mailing_list,
                 channel=data["channel"] or "email",
-                subject=data["subject"],
-                text_body=data["text_body"],
+                message=message,
+                **inline,
                 from_name=data["from_name"],
                 from_email=data["from_email"],
                 reply_to=data["reply_to"],
