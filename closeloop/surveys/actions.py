@@ -248,6 +248,45 @@ def create_link(
     return link, link_url(token)
 
 
+def create_links(
+    survey: Survey,
+    recipients: list[tuple],
+    *,
+    embedded_data: Mapping | None = None,
+    expires_at: datetime | None = None,
+) -> list[tuple[SurveyLink, str]]:
+    """create_link for many (contact, delivery id, transaction) at once, in one INSERT.
+    Returns (link, url) per recipient, in order; the same checks as create_link."""
+    require_active(survey)
+    expires_at = expires_at or timezone.now() + timedelta(days=survey.link_expiry_days)
+    embedded = _clean_embedded(embedded_data)
+    tokens, links = [], []
+    for contact, delivery_id, purchase in recipients:
+        if contact.organization_id != survey.organization_id:
+            raise ValueError("The contact belongs to another organization.")
+        if purchase is not None and purchase.contact_id != contact.pk:
+            raise ValueError("The transaction belongs to another contact.")
+        token = secrets.token_urlsafe(32)
+        tokens.append(token)
+        links.append(
+            SurveyLink(
+                organization_id=survey.organization_id,
+                survey=survey,
+                token_hash=hash_secret(token),
+                contact=contact,
+                delivery_id=(delivery_id or "")[:64],
+                transaction=purchase,
+                transaction_data=_clean_embedded(purchase.data if purchase is not None else {}),
+                embedded_data=embedded,
+                expires_at=expires_at,
+            )
+        )
+    SurveyLink.objects.bulk_create(links)
+    # reverse() once: a token is URL-safe base64, so the path is the same for every token.
+    prefix, suffix = link_url("TOKEN").split("TOKEN")
+    return [(link, f"{prefix}{token}{suffix}") for link, token in zip(links, tokens, strict=True)]
+
+
 # Responses ----------------------------------------------------------------------------------
 
 
