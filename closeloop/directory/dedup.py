@@ -18,8 +18,9 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+
+from closeloop.directory import phones
 
 STANDARD_FIELDS = ("firstName", "lastName", "email", "phone", "extRef")
 MAX_RULES = 3
@@ -91,13 +92,7 @@ def normalize_phone(value: object, region: str = "US") -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _e164(text: str, region: str) -> str:
-    try:
-        number = phonenumbers.parse(text, (region or "US").upper())
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_valid_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phones.parse_e164(text, (region or "US").upper())
 
 
 def normalize_field(name: str, value: object, region: str = "US") -> str:
