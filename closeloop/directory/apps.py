@@ -5,3 +5,9 @@ class DirectoryConfig(AppConfig):
     name = "closeloop.directory"
     label = "directory"
     verbose_name = "XM Directory"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        # Every app's touchpoints.py registers its timeline providers (closeloop.directory.touchpoints).
+        autodiscover_modules("touchpoints")

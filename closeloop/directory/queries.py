@@ -134,13 +134,12 @@ def memberships_of(contact: Contact):
     )
 
 
-def transactions_of(contact: Contact, limit: int = 100):
-    """The contact's timeline, newest first."""
-    return (
-        Transaction.objects.select_related("mailing_list")
-        .filter(contact=contact)
-        .order_by("-transaction_date", "-id")[:limit]
-    )
+def transactions_of(contact: Contact, limit: int = 100, organization=None):
+    """The contact's transactions, newest first (of `organization` only, when given)."""
+    rows = Transaction.objects.select_related("mailing_list").filter(contact=contact)
+    if organization is not None:
+        rows = rows.filter(organization=organization)
+    return rows.order_by("-transaction_date", "-id")[:limit]
 
 
 # Mailing lists -------------------------------------------------------------------------------

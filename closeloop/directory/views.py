@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
-from closeloop.directory import actions, imports, queries
+from closeloop.directory import actions, imports, queries, touchpoints
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.forms import (
     ContactForm,
@@ -135,7 +135,7 @@ def contact_detail(request, contact_id: str):
         contact=contact,
         memberships=list(queries.memberships_of(contact)),
         lists=list(queries.mailing_lists_of(request.organization, contact.directory)),
-        transactions=list(queries.transactions_of(contact, limit=200)),
+        timeline=touchpoints.timeline(request.organization, contact, limit=200),
         opt_out_url=actions.opt_out_url(contact),
     )
 
