@@ -7,7 +7,8 @@ Config:
      "channel": "email",                # email, sms (invitation) or sms2way (two-way survey)
      "contactId": "~{ch://T_1/contactId}",   # a contact from an earlier task (XM Directory)…
      "email": "", "phone": "", "firstName": "", "lastName": "",  # …or from the event's fields
-     "subject": "…", "body": "… ${l://SurveyLink?d=Take the survey} …",
+     "message": "",                     # MS_… a library message (replaces subject and body)…
+     "subject": "…", "body": "… ${l://SurveyLink?d=Take the survey} …",   # …or written here
      "fromName": "", "fromEmail": "", "replyToEmail": "",
      "linkExpiryDays": ""}              # empty = the survey's default
 
@@ -34,6 +35,7 @@ FIELDS = (
     "phone",
     "firstName",
     "lastName",
+    "message",
     "subject",
     "body",
     "fromName",
@@ -54,10 +56,37 @@ def _is_piped(text: str) -> bool:
     return "~{" in text or "${" in text
 
 
+def _library_problems(organization, message_id: str, channel: str) -> list[str]:
+    from closeloop.distributions import actions, queries
+
+    message = queries.message_of(organization, message_id)
+    if message is None:
+        return [f"there is no shared library message {message_id}."]
+    try:
+        actions.message_content(message, channel)
+    except actions.DistributionError as error:
+        return [str(error)]
+    return []
+
+
+def _content(context: TaskContext) -> dict:
+    """The library message (copied by the distribution) or the task's own subject and body."""
+    from closeloop.distributions import queries
+
+    config = context.config
+    message_id = config.get("message") or ""
+    if message_id:
+        message = queries.message_of(context.organization, message_id)
+        if message is None:
+            raise TaskFailed(f"The library message {message_id} no longer exists.")
+        return {"message": message}
+    return {"subject": config.get("subject", ""), "text_body": config.get("body", "")}
+
+
 class DistributeSurveyTask(TaskType):
     key = "distribute_survey"
     label = "Distribute survey"
-    description = "Email a survey invitation with a personal link to one contact."
+    description = "Email or text a survey invitation, or ask a two-way SMS survey, to one contact."
     atomic = True
     editor_template = "distributions/workflow_task.html"
 
@@ -89,9 +118,11 @@ class DistributeSurveyTask(TaskType):
             problems.append(
                 f"choose the contact: a contact ID from an earlier task, or {'an email' if address == 'email' else 'a mobile number'}."
             )
-        if channel == "email" and not config.get("subject"):
+        if config.get("message"):
+            problems += _library_problems(organization, config["message"], channel)
+        elif channel == "email" and not config.get("subject"):
             problems.append("the message needs a subject.")
-        if channel != "sms2way" and not config.get("body", "").strip():
+        elif channel != "sms2way" and not config.get("body", "").strip():
             problems.append("the message is empty.")
         survey_id = config.get("survey") or ""
         if survey_id:
@@ -198,8 +229,7 @@ class DistributeSurveyTask(TaskType):
                 contact=contact,
                 workflow_run_id=str(getattr(context.run, "public_id", "") or context.run or "x"),
                 channel=config.get("channel") or "email",
-                subject=config.get("subject", ""),
-                text_body=config.get("body", ""),
+                **_content(context),
                 from_name=config.get("fromName", ""),
                 from_email=config.get("fromEmail", ""),
                 reply_to=config.get("replyToEmail", ""),
@@ -234,6 +264,11 @@ class DistributeSurveyTask(TaskType):
         return self.clean_config({name: data.get(name, "") for name in FIELDS})
 
     def editor_context(self, config: Mapping, *, organization) -> dict:
+        from closeloop.distributions.forms import library_choices
+        from closeloop.distributions.queries import messages_of
         from closeloop.surveys.queries import surveys_of
 
-        return {"surveys": list(surveys_of(organization)[:200])}
+        return {
+            "surveys": list(surveys_of(organization)[:200]),
+            "library": library_choices(list(messages_of(organization)[:500]))[1:],
+        }

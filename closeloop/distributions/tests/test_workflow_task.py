@@ -105,3 +105,47 @@ def test_sms_channel_needs_a_number(org_a, survey_a):
     invite = distribute_task(survey=survey_a.public_id, channel="sms", body="Hi ${l://SurveyURL}")
     with pytest.raises(InvalidWorkflow, match="a mobile number"):
         make_workflow(*org_a, tasks=[invite])
+
+
+def test_a_library_message_is_copied_when_the_task_runs(org_a, org_b, survey_a, settings):
+    from closeloop.distributions import actions
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    organization, _user = org_a
+    library = actions.create_message(
+        organization, name="Order follow-up", subject="Hi ${m://FirstName}", text_body="Old"
+    )
+    invite = distribute_task(
+        survey=survey_a.public_id,
+        email="~{ch://event/email}",
+        firstName="~{ch://event/first}",
+        message=library.public_id,
+    )
+    workflow = make_workflow(*org_a, tasks=[invite])
+    actions.update_message(
+        library, name="Order follow-up", subject="Hi ${m://FirstName}", text_body="${l://SurveyURL}"
+    )
+    run = start(workflow)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    (message,) = mail.outbox
+    assert message.subject == "Hi Ada" and "/jfe/l/" in message.body
+    distribution = Distribution.objects.get()
+    assert distribution.library_message == library
+    assert distribution.text_body == "${l://SurveyURL}"
+
+
+def test_saving_refuses_a_library_message_of_another_channel_or_organization(org_a, org_b):
+    from closeloop.distributions import actions
+
+    sms = actions.create_message(
+        org_a[0], name="Text", channel="sms", text_body="Rate us ${l://SurveyURL}"
+    )
+    invite = distribute_task(email="~{ch://event/email}", message=sms.public_id)
+    with pytest.raises(InvalidWorkflow, match="is an SMS message: choose an Email message"):
+        make_workflow(*org_a, tasks=[invite])
+    other = actions.create_message(org_b[0], name="Globex", subject="Hi", text_body="x")
+    invite = distribute_task(email="~{ch://event/email}", message=other.public_id)
+    with pytest.raises(InvalidWorkflow, match=f"no shared library message {other.public_id}"):
+        make_workflow(*org_a, tasks=[invite])
