@@ -520,6 +520,33 @@ def log_message(
     )
 
 
+def log_messages(
+    contacts: list[Contact],
+    channel: str,
+    *,
+    survey_id: str = "",
+    mailing_list: MailingList | None = None,
+    sent_at: datetime | None = None,
+    is_reminder: bool = False,
+) -> None:
+    """log_message for many contacts at once (one INSERT), e.g. a batch of a distribution."""
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        raise InvalidValue("A message is sent by email or sms.")
+    sent_at = sent_at or timezone.now()
+    ContactMessageLog.objects.bulk_create(
+        ContactMessageLog(
+            organization_id=contact.organization_id,
+            contact=contact,
+            channel=channel,
+            survey_id=survey_id,
+            mailing_list=mailing_list,
+            sent_at=sent_at,
+            is_reminder=is_reminder,
+        )
+        for contact in contacts
+    )
+
+
 # Bulk upsert (CSV import) --------------------------------------------------------------------
 
 CONTACT_UPDATE_FIELDS = [
