@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from closeloop.jobs import backoff
 from closeloop.jobs.registry import PermanentError, RetryLater
-from closeloop.workflows import actions, conditions, mapping, piped, registry
+from closeloop.workflows import actions, conditions, mapping, piped, registry, trigger_cache
 from closeloop.workflows import definition as definitions
 from closeloop.workflows.models import (
     RunStatus,
@@ -61,8 +61,8 @@ def is_permanent(error: BaseException) -> bool:
 # The run job ---------------------------------------------------------------------------------
 
 
-def process_run(run_id: int, generation: int) -> None:
-    run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
+    run = _locked_run(run_id)
     if run is None or run.generation != generation or run.status != RunStatus.QUEUED:
         return  # deleted, superseded by a retry, or already processed
     now = timezone.now()
@@ -104,10 +104,31 @@ def process_run(run_id: int, generation: int) -> None:
         for position, task in enumerate(tasks)
     ]
     TaskRun.objects.bulk_create(task_runs)
-    first = TaskRun.objects.get(run=run, generation=run.generation, position=0)
+    first = task_runs[0]
+    if first.pk is None:  # a database that does not return the ids of a bulk insert
+        first = TaskRun.objects.get(run=run, generation=run.generation, position=0)
     run.status = RunStatus.RUNNING
     run.save(update_fields=["status", "started_at", "fields"])
-    actions.enqueue_task(first, run)
+    # A killed worker's lost attempt of the run job was also an attempt of its first task.
+    _start_task(run, first, job_attempts=job_attempts)
+
+
+def _locked_run(run_id: int) -> WorkflowRun | None:
+    return next(iter(WorkflowRun.objects.select_for_update().filter(pk=run_id)), None)
+
+
+def _start_task(run: WorkflowRun, task_run: TaskRun, *, job_attempts: int = 1) -> None:
+    """Run an atomic task at once, in the transaction in hand; queue any other as a job.
+
+    Running it here rather than as a job of its own saves a job's enqueue, claim and
+    completion and the re-reads of the run, and changes nothing else: its writes, its
+    outcome and the next task's start still commit together or not at all.
+    """
+    task_kind = registry.task_type(task_run.task_type)
+    if task_kind is None or not task_kind.atomic:
+        actions.enqueue_task(task_run, run)
+        return
+    _attempt(run, task_run, job_attempts)
 
 
 def _survey_of(run: WorkflowRun):
@@ -125,7 +146,9 @@ def _finish(run: WorkflowRun, status: str, *, error: str = "") -> None:
     run.status = status
     run.error = error[:ERROR_LIMIT]
     run.finished_at = timezone.now()
-    run.save()
+    run.save(
+        update_fields=["status", "error", "finished_at", "started_at", "fields", "skip_reason"]
+    )
 
 
 # Context and rendering -----------------------------------------------------------------------
@@ -172,7 +195,7 @@ def build_context(run: WorkflowRun, task_run: TaskRun, attempt: int):
         raise PermanentError(f"Unknown task type {task_run.task_type!r} (is its app installed?).")
     context_data = piped.run_context(steps_for(run, task_run.position), now=timezone.now())
     rendered = piped.render_value(task.get("config") or {}, context_data)
-    workflow = Workflow.objects.select_related("organization", "owner").get(pk=run.workflow_id)
+    workflow = _workflow_of(run)
     context = registry.TaskContext(
         organization=workflow.organization,
         workflow=workflow,
@@ -184,6 +207,17 @@ def build_context(run: WorkflowRun, task_run: TaskRun, attempt: int):
         attempt=attempt,
     )
     return task_kind, context
+
+
+def _workflow_of(run: WorkflowRun) -> Workflow:
+    """The run's workflow with its organization and owner; remembered per revision for a
+    moment, so that a worker running many events of one workflow reads it once."""
+    key = (run.workflow_id, run.revision)
+    workflow = trigger_cache.workflows.get(key)
+    if workflow is None:
+        workflow = Workflow.objects.select_related("organization", "owner").get(pk=run.workflow_id)
+        trigger_cache.workflows.put(key, workflow)
+    return workflow
 
 
 def _json_safe(output: object) -> dict:
@@ -199,7 +233,7 @@ def _json_safe(output: object) -> dict:
 
 def _lock(run_id: int, task_run_id: int) -> tuple[WorkflowRun | None, TaskRun | None]:
     """Lock the run, then the task run (always in this order)."""
-    run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+    run = _locked_run(run_id)
     if run is None:
         return None, None
     task_run = TaskRun.objects.select_for_update().filter(pk=task_run_id, run=run).first()
@@ -215,6 +249,10 @@ def process_task(run_id: int, task_run_id: int, job_attempts: int) -> None:
     run, task_run = _lock(run_id, task_run_id)
     if task_run is None:
         return
+    _attempt(run, task_run, job_attempts)
+
+
+def _attempt(run: WorkflowRun, task_run: TaskRun, job_attempts: int) -> None:
     now = timezone.now()
     task_run.started_at = task_run.started_at or now
     # A job re-run after its worker died counts the lost attempt too.
@@ -318,28 +356,34 @@ def _advance(run: WorkflowRun, task_run: TaskRun, *, failed: bool) -> None:
         same_attempt.filter(status=TaskStatus.PENDING).update(status=TaskStatus.SKIPPED)
         _finish_after_tasks(run)
         return
-    following = (
-        same_attempt.filter(status=TaskStatus.PENDING, position__gt=task_run.position)
-        .order_by("position")
-        .first()
-    )
+    is_last = task_run.position + 1 >= len(run.definition.get("tasks") or [])
+    following = None
+    if not is_last:
+        following = (
+            same_attempt.filter(status=TaskStatus.PENDING, position__gt=task_run.position)
+            .order_by("position")
+            .first()
+        )
     if following is None:
-        _finish_after_tasks(run)
+        # The first task of an attempt has no earlier task that could have failed.
+        _finish_after_tasks(run, may_have_failures=failed or task_run.position > 0)
         return
     following.status = TaskStatus.QUEUED
     following.save(update_fields=["status"])
     if run.status != RunStatus.RUNNING:
         run.status = RunStatus.RUNNING
         run.save(update_fields=["status"])
-    actions.enqueue_task(following, run)
+    _start_task(run, following)
 
 
-def _finish_after_tasks(run: WorkflowRun) -> None:
-    failed = list(
-        TaskRun.objects.filter(
-            run=run, generation=run.generation, status=TaskStatus.FAILED
-        ).order_by("position")
-    )
+def _finish_after_tasks(run: WorkflowRun, *, may_have_failures: bool = True) -> None:
+    failed = []
+    if may_have_failures:
+        failed = list(
+            TaskRun.objects.filter(
+                run=run, generation=run.generation, status=TaskStatus.FAILED
+            ).order_by("position")
+        )
     if failed:
         first = failed[0]
         more = f" ({len(failed) - 1} more task(s) failed)" if len(failed) > 1 else ""

@@ -16,7 +16,7 @@ log = logging.getLogger("closeloop.workflows")
 
 @job_handler(actions.RUN_JOB)
 def run_workflow(payload: dict, job) -> None:
-    engine.process_run(payload["run"], payload["generation"])
+    engine.process_run(payload["run"], payload["generation"], job.attempts)
 
 
 @job_handler(actions.TASK_JOB)

@@ -55,10 +55,13 @@ class TtlCache:
 
 
 triggers = TtlCache(TTL_SECONDS, MAX_ENTRIES)
+# (workflow id, revision) → the workflow with its organization and owner, for the worker.
+workflows = TtlCache(TTL_SECONDS, MAX_ENTRIES)
 
 
 def forget_all(**_signal_arguments) -> None:
     triggers.clear()
+    workflows.clear()
 
 
 def connect_invalidation() -> None:

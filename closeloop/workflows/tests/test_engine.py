@@ -208,6 +208,19 @@ def test_recipient_fields_in_a_task_are_warned_as_kept_as_written(org_a):
     ]
 
 
+def test_atomic_tasks_run_in_the_runs_job_and_remote_ones_get_their_own(org_a):
+    echo = {"type": "test.echo", "config": {"contact": "~{ch://TA_save/contactId}"}}
+    remote = {"type": "test.remote", "config": {}}
+    tasks = [{**directory_task(), "id": "TA_save"}, echo, remote, echo]
+    run = finished(start(make_workflow(*org_a, tasks=tasks)))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert [task_run.status for task_run in task_runs(run)] == [TaskStatus.SUCCEEDED] * 4
+    assert task_runs(run)[1].output == {"contact": Contact.objects.get().public_id}
+    kinds = list(Job.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds == [actions.RUN_JOB, actions.TASK_IO_JOB]
+
+
 def test_a_permanent_failure_lets_the_next_tasks_run_by_default(org_a):
     tasks = [
         {"type": "test.flaky", "config": {"permanent": True, "message": "record deleted"}},
