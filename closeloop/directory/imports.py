@@ -204,7 +204,10 @@ def _commit_chunk(contact_import: ContactImport, plan, chunk) -> None:
             rejected.append({"row": number, "reason": str(error)})
     with transaction.atomic():
         outcomes = actions.upsert_contacts_bulk(
-            contact_import.directory, prepared, mailing_list=contact_import.mailing_list
+            contact_import.directory,
+            prepared,
+            mailing_list=contact_import.mailing_list,
+            with_contacts=False,
         )
         counts = {"created": 0, "updated": 0, "skipped": skipped}
         for number, (outcome, _contact, reason) in zip(numbers, outcomes, strict=True):
