@@ -9,10 +9,10 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
-        from closeloop.workflows import builtin, trigger_cache
+        from closeloop.workflows import builtin, lookup_cache
 
         builtin.register()
-        trigger_cache.connect_invalidation()
+        lookup_cache.connect_invalidation()
         if os.environ.get("CLOSELOOP_TEST_HANDLERS") == "1":
             from closeloop.workflows import testing_tasks
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from closeloop.jobs import backoff
 from closeloop.jobs.registry import PermanentError, RetryLater
-from closeloop.workflows import actions, conditions, mapping, piped, registry, trigger_cache
+from closeloop.workflows import actions, conditions, lookup_cache, mapping, piped, registry
 from closeloop.workflows import definition as definitions
 from closeloop.workflows.models import (
     RunStatus,
@@ -41,6 +41,16 @@ log = logging.getLogger("closeloop.workflows")
 
 ERROR_LIMIT = 4000
 ACTIVE_TASK_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING)
+TASK_RUN_OUTCOME_FIELDS = [
+    "status",
+    "input",
+    "output",
+    "error",
+    "attempts",
+    "next_retry_at",
+    "started_at",
+    "finished_at",
+]
 
 
 def describe(error: BaseException) -> str:
@@ -108,9 +118,10 @@ def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
     if first.pk is None:  # a database that does not return the ids of a bulk insert
         first = TaskRun.objects.get(run=run, generation=run.generation, position=0)
     run.status = RunStatus.RUNNING
-    run.save(update_fields=["status", "started_at", "fields"])
     # A killed worker's lost attempt of the run job was also an attempt of its first task.
     _start_task(run, first, job_attempts=job_attempts)
+    if run.finished_at is None:  # a run its tasks finished is saved already
+        run.save(update_fields=["status", "started_at", "fields"])
 
 
 def _locked_run(run_id: int) -> WorkflowRun | None:
@@ -213,10 +224,10 @@ def _workflow_of(run: WorkflowRun) -> Workflow:
     """The run's workflow with its organization and owner; remembered per revision for a
     moment, so that a worker running many events of one workflow reads it once."""
     key = (run.workflow_id, run.revision)
-    workflow = trigger_cache.workflows.get(key)
+    workflow = lookup_cache.workflows.get(key)
     if workflow is None:
         workflow = Workflow.objects.select_related("organization", "owner").get(pk=run.workflow_id)
-        trigger_cache.workflows.put(key, workflow)
+        lookup_cache.workflows.put(key, workflow)
     return workflow
 
 
@@ -307,7 +318,7 @@ def _record_success(run: WorkflowRun, task_run: TaskRun, output: dict) -> None:
     task_run.error = ""
     task_run.next_retry_at = None
     task_run.finished_at = timezone.now()
-    task_run.save()
+    task_run.save(update_fields=TASK_RUN_OUTCOME_FIELDS)
     _advance(run, task_run, failed=False)
 
 
@@ -334,7 +345,7 @@ def _record_failure(run: WorkflowRun, task_run: TaskRun, error: BaseException) -
             task_run.status = TaskStatus.RETRYING
             task_run.error = text
             task_run.next_retry_at = retry_at
-            task_run.save()
+            task_run.save(update_fields=TASK_RUN_OUTCOME_FIELDS)
             run.status = RunStatus.RETRYING
             run.save(update_fields=["status"])
             actions.enqueue_task(task_run, run, run_after=retry_at)
@@ -345,7 +356,7 @@ def _record_failure(run: WorkflowRun, task_run: TaskRun, error: BaseException) -
     task_run.error = text[:ERROR_LIMIT]
     task_run.next_retry_at = None
     task_run.finished_at = now
-    task_run.save()
+    task_run.save(update_fields=TASK_RUN_OUTCOME_FIELDS)
     _advance(run, task_run, failed=True)
 
 

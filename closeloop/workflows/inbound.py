@@ -35,7 +35,7 @@ from closeloop.api.errors import (
     MissingToken,
     NotFound,
 )
-from closeloop.workflows import actions, mapping, queries, trigger_cache
+from closeloop.workflows import actions, lookup_cache, mapping, queries
 
 MAX_BODY_BYTES = mapping.MAX_BODY_BYTES
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?\Z")
@@ -95,7 +95,7 @@ def _trigger(request: HttpRequest, token: str):
     if not secret:
         raise MissingCredentials()
     key = (hash_secret(secret), token)
-    found = trigger_cache.triggers.get(key)
+    found = lookup_cache.triggers.get(key)
     if found is None:
         api_token = accounts_queries.active_token(secret)
         if api_token is None:
@@ -104,7 +104,7 @@ def _trigger(request: HttpRequest, token: str):
         if workflow is None:
             raise NotFound("No JSON-event workflow of your organization has this trigger URL.")
         found = (api_token, workflow)
-        trigger_cache.triggers.put(key, found)
+        lookup_cache.triggers.put(key, found)
     api_token, workflow = found
     accounts_actions.touch_token(api_token)
     return api_token, workflow

@@ -1,10 +1,14 @@
-"""A per-process cache of trigger lookups: (API token, trigger URL) → (token, workflow).
+"""Per-process caches of hot lookups, each entry kept for TTL_SECONDS.
 
-Authenticating a token and finding the trigger URL's workflow cost two queries, most of an
-accepted event's time. A web process remembers both for TTL_SECONDS. A change in this
-process (a revoked token, a member removed, a workflow edited, disabled or given a new
-URL) empties the cache at once through model signals; other processes see it within
-TTL_SECONDS.
+- triggers: (API token hash, trigger URL token) → (token, workflow), for the trigger URL:
+  authenticating a token and finding the URL's workflow are most of an accepted event's time.
+- workflows: (workflow id, revision) → the workflow with its organization and owner, for the
+  worker's tasks.
+- default_directories: organization id → its default directory, for the XM Directory task.
+
+A change in this process (a revoked token, a member removed, a workflow edited, disabled or
+given a new URL, a directory's settings) empties every cache at once through model signals;
+other processes see it within TTL_SECONDS.
 """
 
 from __future__ import annotations
@@ -55,13 +59,14 @@ class TtlCache:
 
 
 triggers = TtlCache(TTL_SECONDS, MAX_ENTRIES)
-# (workflow id, revision) → the workflow with its organization and owner, for the worker.
 workflows = TtlCache(TTL_SECONDS, MAX_ENTRIES)
+default_directories = TtlCache(TTL_SECONDS, MAX_ENTRIES)
 
 
 def forget_all(**_signal_arguments) -> None:
     triggers.clear()
     workflows.clear()
+    default_directories.clear()
 
 
 def connect_invalidation() -> None:
@@ -70,8 +75,9 @@ def connect_invalidation() -> None:
     from django.db.models.signals import post_delete, post_save
 
     from closeloop.accounts.models import ApiToken, Membership, Organization
+    from closeloop.directory.models import Directory
     from closeloop.workflows.models import Workflow
 
-    for model in (ApiToken, Membership, Organization, get_user_model(), Workflow):
-        post_save.connect(forget_all, sender=model, dispatch_uid=f"trigger_cache.{model}")
-        post_delete.connect(forget_all, sender=model, dispatch_uid=f"trigger_cache.d.{model}")
+    for model in (ApiToken, Membership, Organization, get_user_model(), Workflow, Directory):
+        post_save.connect(forget_all, sender=model, dispatch_uid=f"lookup_cache.{model}")
+        post_delete.connect(forget_all, sender=model, dispatch_uid=f"lookup_cache.d.{model}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.db import transaction
 from django.utils import timezone
 
 from closeloop.workflows.registry import (
@@ -52,6 +53,20 @@ def _directory_api():
     from closeloop.directory import actions, dedup, queries
 
     return actions, dedup, queries
+
+
+def _default_directory(organization):
+    """The organization's default directory, remembered for a moment once it is committed (a
+    directory created in a transaction that rolls back must not be remembered)."""
+    from closeloop.workflows.lookup_cache import default_directories
+
+    directory = default_directories.get(organization.pk)
+    if directory is None:
+        actions, _dedup, _queries = _directory_api()
+        directory = actions.default_directory(organization)
+        key = organization.pk
+        transaction.on_commit(lambda: default_directories.put(key, directory))
+    return directory
 
 
 class XmDirectoryTask(TaskType):
@@ -184,7 +199,7 @@ class XmDirectoryTask(TaskType):
     # Running ---------------------------------------------------------------------------------
 
     def _targets(self, context: TaskContext):
-        actions, _dedup, queries = _directory_api()
+        _actions, _dedup, queries = _directory_api()
         config = context.config
         directory_id = config.get("directory") or ""
         if directory_id:
@@ -192,7 +207,7 @@ class XmDirectoryTask(TaskType):
             if directory is None:
                 raise TaskFailed(f"The directory {directory_id} no longer exists.")
         else:
-            directory = actions.default_directory(context.organization)
+            directory = _default_directory(context.organization)
         mailing_list = None
         list_id = config.get("mailingList") or ""
         if list_id:

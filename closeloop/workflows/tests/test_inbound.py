@@ -293,7 +293,7 @@ def test_edits_after_a_cached_lookup_apply_to_the_next_event(client, workflow, t
 
 
 def test_cached_entries_expire_and_the_cache_stays_bounded():
-    from closeloop.workflows.trigger_cache import TtlCache
+    from closeloop.workflows.lookup_cache import TtlCache
 
     now = [100.0]
     cache = TtlCache(2.0, 3, clock=lambda: now[0])
