@@ -129,6 +129,13 @@ def _element(distribution: Distribution, stats: dict) -> dict:
         "sendDate": _iso(distribution.send_at),
         "createdDate": _iso(distribution.created_at),
         "modifiedDate": _iso(distribution.finished_at or distribution.created_at),
+        "channel": distribution.channel,
+        "message": {
+            "messageId": distribution.library_message.public_id
+            if distribution.library_message
+            else None,
+            "messageText": distribution.text_body or distribution.html_body,
+        },
         "headers": {
             "fromEmail": distribution.from_email or actions.default_sender()[1],
             "replyToEmail": distribution.reply_to,
@@ -155,7 +162,7 @@ def _element(distribution: Distribution, stats: dict) -> dict:
             "skipped": stats["skipped"],
             "finished": stats["finished"],
             "complaints": stats["complaints"],
-            "blocked": 0,
+            "blocked": stats["blocked"],
         },
     }
 
@@ -322,6 +329,10 @@ def history(request: HttpRequest, distributionId: str, skipToken: str | None = N
             "lastName": d.contact.last_name,
             "externalDataReference": d.contact.ext_ref,
             "surveySessionId": None,
+            # Closeloop additions for SMS distributions (Qualtrics has no such fields).
+            "phoneNumber": d.phone or None,
+            "smsSegments": d.segments or None,
+            "smsCost": d.price or None,
         }
         for d in page
     ]

@@ -145,3 +145,41 @@ class MessageForm(forms.Form):
             )
         else:
             self.fields["text_body"].label = "Plain-text body"
+
+
+class FollowUpForm(forms.Form):
+    """A reminder or a thank-you of an invitation, from its page."""
+
+    kind = forms.ChoiceField(
+        label="Follow-up",
+        choices=[
+            ("reminder:notStarted", "Reminder to those who have not started"),
+            ("reminder:notFinished", "Reminder to those who have not finished"),
+            ("thankyou:finished", "Thank-you to those who finished"),
+        ],
+    )
+    message = forms.ChoiceField(label="Library message", required=False)
+    subject = forms.CharField(label="Subject", max_length=500, required=False)
+    text_body = forms.CharField(
+        label="Message",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="The same personal link as the invitation: ${l://SurveyLink?d=…} or "
+        "${l://SurveyURL}. Frequency rules neither count nor block follow-ups.",
+    )
+    send_at = forms.DateTimeField(
+        label="Send at (UTC, empty: now)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args, library=(), channel: str = "email", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["message"].choices = library_choices(library)
+        if channel != "email":
+            del self.fields["subject"]
+        if channel == "sms2way":
+            self.fields["kind"].choices = [
+                ("reminder:notFinished", "Reminder to open sessions (repeats the question)"),
+                ("thankyou:finished", "Thank-you to those who finished"),
+            ]

@@ -261,6 +261,14 @@ class Distribution(models.Model):
     def __str__(self) -> str:
         return self.public_id
 
+    @property
+    def title(self) -> str:
+        """The subject of an email; the start of the text of an SMS."""
+        if self.subject:
+            return self.subject
+        text = " ".join(self.text_body.split())
+        return text[:60] + ("…" if len(text) > 60 else "") or self.get_channel_display()
+
 
 class Delivery(models.Model):
     organization = models.ForeignKey(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
 from closeloop.distributions.models import (
     Delivery,
@@ -19,7 +19,8 @@ STAT_FILTERS = {
     "started": Q(deliveries__started_at__isnull=False),
     "finished": Q(deliveries__finished_at__isnull=False),
     "bounced": Q(deliveries__bounced_at__isnull=False),
-    "skipped": Q(deliveries__status__in=[DeliveryStatus.SKIPPED, DeliveryStatus.BLOCKED]),
+    "skipped": Q(deliveries__status=DeliveryStatus.SKIPPED),
+    "blocked": Q(deliveries__status=DeliveryStatus.BLOCKED),
     "complaints": Q(deliveries__complained_at__isnull=False),
     "pending": Q(deliveries__status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
 }
@@ -41,19 +42,29 @@ def stats_of(distribution: Distribution) -> dict[str, int]:
     return {name: getattr(found, f"stat_{name}") for name in (*STATS, "total")}
 
 
+def sms_totals(distribution: Distribution) -> dict:
+    """Segments and cost of the SMS sent (prices arrive with the send or a status callback)."""
+    from closeloop.distributions.costs import describe_cost, total_cost
+
+    sent = Delivery.objects.filter(distribution=distribution, sent_at__isnull=False)
+    segments = sent.aggregate(total=Sum("segments"))["total"] or 0
+    prices = list(sent.exclude(price="").values_list("price", flat=True).iterator(chunk_size=2000))
+    return {"segments": segments, "cost": describe_cost(total_cost(prices)), "priced": len(prices)}
+
+
 def distributions_of(organization, *, survey=None) -> QuerySet:
     found = Distribution.objects.filter(organization=organization)
     if survey is not None:
         found = found.filter(survey=survey)
-    return found.select_related("survey", "mailing_list", "contact", "owner").order_by(
-        "-created_at", "-id"
-    )
+    return found.select_related(
+        "survey", "mailing_list", "contact", "owner", "library_message"
+    ).order_by("-created_at", "-id")
 
 
 def distribution_of(organization, public_id: str) -> Distribution | None:
     return (
         Distribution.objects.filter(organization=organization, public_id=public_id)
-        .select_related("survey", "mailing_list", "contact", "parent")
+        .select_related("survey", "mailing_list", "contact", "parent", "library_message")
         .first()
     )
 

@@ -22,4 +22,5 @@ urlpatterns = [
     ),
     path("<str:distribution_id>/", views.distribution_detail, name="detail"),
     path("<str:distribution_id>/history.csv", views.history_csv, name="history-csv"),
+    path("<str:distribution_id>/followup/", views.followup_create, name="followup"),
 ]

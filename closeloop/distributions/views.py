@@ -28,6 +28,7 @@ OTHER_STATS = (
     ("failed", "Failed"),
     ("bounced", "Bounced"),
     ("skipped", "Skipped"),
+    ("blocked", "Blocked"),
     ("complaints", "Complaints"),
     ("pending", "Pending"),
 )
@@ -89,6 +90,8 @@ def distribution_detail(request, distribution_id: str):
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
     context = {
         "distribution": distribution,
+        "sms": queries.sms_totals(distribution) if distribution.channel != "email" else None,
+        "followup_form": _followup_form(request, distribution),
         "stats": stats,
         "funnel": _funnel(stats),
         "other_stats": [(label, stats[key]) for key, label in OTHER_STATS],
@@ -98,6 +101,49 @@ def distribution_detail(request, distribution_id: str):
         "active": "distributions",
     }
     return render(request, "distributions/detail.html", context)
+
+
+def _followup_form(request, distribution, data=None):
+    """Reminders and thank-yous follow an invitation sent with individual links."""
+    from closeloop.distributions.forms import FollowUpForm
+    from closeloop.distributions.models import Kind, LinkType
+
+    if distribution.kind != Kind.INVITE or distribution.link_type != LinkType.INDIVIDUAL:
+        return None
+    library = list(queries.messages_of(distribution.organization_id, request.user)[:500])
+    return FollowUpForm(data, library=library, channel=distribution.channel)
+
+
+@login_required
+@require_POST
+def followup_create(request, distribution_id: str):
+    organization = _organization(request)
+    distribution = queries.distribution_of(organization, distribution_id)
+    if distribution is None:
+        raise Http404("No such distribution.")
+    form = _followup_form(request, distribution, request.POST)
+    if form is None or not form.is_valid():
+        messages.error(request, "Choose who gets the follow-up and write or pick its message.")
+        return redirect("distributions:detail", distribution.public_id)
+    data = form.cleaned_data
+    kind, recipient_filter = data["kind"].split(":")
+    message = queries.message_of(organization, data["message"], request.user)
+    inline = {} if message else {"subject": data.get("subject", ""), "text_body": data["text_body"]}
+    try:
+        followup = actions.create_followup(
+            distribution,
+            kind,
+            owner=request.user,
+            recipient_filter=recipient_filter,
+            message=message,
+            send_at=data["send_at"],
+            **inline,
+        )
+    except actions.DistributionError as error:
+        messages.error(request, str(error))
+        return redirect("distributions:detail", distribution.public_id)
+    messages.success(request, f"{followup.get_kind_display()} {followup.public_id} is on its way.")
+    return redirect("distributions:detail", followup.public_id)
 
 
 class _Echo:

@@ -61,7 +61,10 @@ def gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int,
         contact = delivery.contact
         opt_out = opt_out_reason(distribution, contact, opted_out_of_list)
         if not contact.phone_e164:
-            verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, "no valid mobile number")
+            verdicts[delivery.pk] = (
+                DeliveryStatus.SKIPPED,
+                "The contact has no valid mobile number (E.164).",
+            )
         elif opt_out:
             verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, opt_out)
         else:

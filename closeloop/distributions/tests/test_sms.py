@@ -75,7 +75,10 @@ def test_sms_invitation_sent_delivered_and_called_back(org_a, survey_a, twilio_o
     assert first["from"] == fake_twilio.phone_number
     assert first["status_callback"] == f"{BASE}/t/twilio/status"
     skipped = Delivery.objects.get(distribution=distribution, contact=contacts[1])
-    assert (skipped.status, skipped.reason) == (DeliveryStatus.SKIPPED, "no valid mobile number")
+    assert (skipped.status, skipped.reason) == (
+        DeliveryStatus.SKIPPED,
+        "The contact has no valid mobile number (E.164).",
+    )
     sent = Delivery.objects.get(distribution=distribution, contact=contacts[0])
     assert sent.status == DeliveryStatus.SUCCESS
     assert sent.message_id == first["sid"]
