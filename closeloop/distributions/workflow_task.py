@@ -56,6 +56,23 @@ def _is_piped(text: str) -> bool:
     return "~{" in text or "${" in text
 
 
+def _require_mobile_number(phone: str, region: str) -> None:
+    from closeloop.directory.dedup import normalize_phone
+
+    if not normalize_phone(phone, region):
+        raise TaskFailed(
+            f"The mobile number {phone!r} is not a valid phone number: give it in E.164 form, "
+            "for example +14155552671."
+        )
+
+
+def _phone_region(organization) -> str:
+    from closeloop.directory.queries import default_directory
+
+    found = default_directory(organization)
+    return found.default_phone_region if found else "US"
+
+
 def _library_problems(organization, message_id: str, channel: str) -> list[str]:
     from closeloop.distributions import actions, queries
 
@@ -118,6 +135,12 @@ class DistributeSurveyTask(TaskType):
             problems.append(
                 f"choose the contact: a contact ID from an earlier task, or {'an email' if address == 'email' else 'a mobile number'}."
             )
+        phone = config.get("phone") or ""
+        if channel != "email" and phone and not _is_piped(phone):
+            try:
+                _require_mobile_number(phone, _phone_region(organization))
+            except TaskFailed as error:
+                problems.append(str(error))
         if config.get("message"):
             problems += _library_problems(organization, config["message"], channel)
         elif channel == "email" and not config.get("subject"):
@@ -199,6 +222,9 @@ class DistributeSurveyTask(TaskType):
             raise TaskFailed(
                 "The contact ID and the mobile number are both empty after piped text."
             )
+        target = directory.default_directory(context.organization)
+        if phone and config.get("channel") in ("sms", "sms2way"):
+            _require_mobile_number(phone, target.default_phone_region)
         fields = {"email": email} if email else {}
         if phone:
             fields["phone"] = phone
@@ -207,9 +233,7 @@ class DistributeSurveyTask(TaskType):
                 fields[name] = config[name]
         if not create:
             return None
-        contact, _created = directory.upsert_contact(
-            directory.default_directory(context.organization), fields, {}, actor=context.owner
-        )
+        contact, _created = directory.upsert_contact(target, fields, {}, actor=context.owner)
         return contact
 
     def run(self, context: TaskContext) -> dict:

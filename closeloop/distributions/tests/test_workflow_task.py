@@ -149,3 +149,24 @@ def test_saving_refuses_a_library_message_of_another_channel_or_organization(org
     invite = distribute_task(email="~{ch://event/email}", message=other.public_id)
     with pytest.raises(InvalidWorkflow, match=f"no shared library message {other.public_id}"):
         make_workflow(*org_a, tasks=[invite])
+
+
+def test_a_malformed_mobile_number_is_refused_naming_the_rule(org_a, survey_a):
+    from closeloop.directory.models import Contact
+
+    invite = distribute_task(survey=survey_a.public_id, channel="sms", phone="12-ab", body="Hi")
+    with pytest.raises(InvalidWorkflow, match="'12-ab' is not a valid phone number"):
+        make_workflow(*org_a, tasks=[invite])
+    piped = distribute_task(
+        survey=survey_a.public_id,
+        channel="sms",
+        phone="~{ch://event/first}",  # "Ada": not a number once piped
+        body="Hi ${l://SurveyURL}",
+    )
+    run = start(make_workflow(*org_a, tasks=[piped]))
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "'Ada' is not a valid phone number" in run.error
+    assert not Contact.objects.exists()
+    assert not Distribution.objects.exists()
