@@ -1,7 +1,8 @@
 """Distributions' jobs in the ledger.
 
 - distributions.prepare {distribution}: at the send time, creates one Delivery per recipient
-  (idempotent) and one send job per chunk of 500. Runs in its transaction.
+  (idempotent) and one send job per chunk of 500, committing slice by slice (atomic=False) so
+  that the first messages leave while the rest is being prepared; a retry continues.
 - distributions.send_chunk {distribution, first, last}: sends the Pending deliveries of the
   chunk (atomic=False: SMTP I/O outside any transaction; exactly-once through the deliveries'
   own states, see closeloop.distributions.sending). Retried when the server is unreachable.
@@ -26,7 +27,7 @@ log = logging.getLogger("closeloop.distributions")
 RETRY_SECONDS = 30
 
 
-@job_handler(actions.PREPARE_JOB, lease_seconds=600)
+@job_handler(actions.PREPARE_JOB, atomic=False, lease_seconds=600)
 def prepare(payload: dict, job) -> None:
     distribution = (
         Distribution.objects.select_related("survey", "contact")
