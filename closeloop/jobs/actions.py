@@ -52,14 +52,13 @@ def enqueue_unique(
 ) -> tuple[Job, bool]:
     """Like enqueue, and also say whether a new job was created."""
     now = timezone.now()
-    job = Job(
-        kind=kind,
-        payload=payload if payload is not None else {},
+    job = new_job(
+        kind,
+        payload,
         idempotency_key=idempotency_key,
-        run_after=run_after or now,
-        created_at=now,
-        retries_from=now,
-        organization_id=_organization_id(organization),
+        run_after=run_after,
+        organization=organization,
+        now=now,
     )
     if idempotency_key is None:
         job.save(force_insert=True)
@@ -76,6 +75,33 @@ def enqueue_unique(
     if job.run_after <= now:
         _notify_workers()
     return job, True
+
+
+def new_job(
+    kind: str,
+    payload: dict | None = None,
+    *,
+    idempotency_key: str | None = None,
+    run_after: datetime | None = None,
+    organization=None,
+    now: datetime | None = None,
+) -> Job:
+    """A job not saved yet, for callers that insert it themselves (see notify_sql)."""
+    now = now or timezone.now()
+    return Job(
+        kind=kind,
+        payload=payload if payload is not None else {},
+        idempotency_key=idempotency_key,
+        run_after=run_after or now,
+        created_at=now,
+        retries_from=now,
+        organization_id=_organization_id(organization),
+    )
+
+
+def notify_sql() -> str:
+    """A PostgreSQL expression that wakes the waiting workers once its transaction commits."""
+    return f"pg_notify('{NOTIFY_CHANNEL}', '')"
 
 
 def enqueue_many(kind: str, payloads: Iterable[dict], *, organization=None) -> int:

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from closeloop.jobs.actions import enqueue
+from closeloop.jobs.actions import enqueue, new_job
 from closeloop.workflows import definition as definitions
-from closeloop.workflows import registry
+from closeloop.workflows import registry, run_insert
 from closeloop.workflows.models import (
     FINISHED_RUN_STATUSES,
     RunStatus,
@@ -345,6 +345,14 @@ def start_run(
         run.status = RunStatus.SKIPPED
         run.skip_reason = "The workflow was disabled when the event arrived."
         run.finished_at = now
+    if run.status == RunStatus.QUEUED and connection.vendor == "postgresql":
+        job = new_job(RUN_JOB, organization=run.organization_id, now=now)
+        if run_insert.insert_run_and_job(run, job):
+            return run, True
+        existing = _run_with_key(workflow, dedup_key)
+        if existing is None:  # deleted since: rare enough to let the sender retry
+            raise IntegrityError("The run with this deduplication key could not be read.")
+        return existing, False
     try:
         # Nested in a caller's transaction this is a savepoint, so a duplicate key leaves the
         # caller's transaction usable.
@@ -353,13 +361,17 @@ def start_run(
             if run.status == RunStatus.QUEUED:
                 _enqueue_run(run)
     except IntegrityError:
-        existing = None
-        if dedup_key is not None:
-            existing = WorkflowRun.objects.filter(workflow=workflow, dedup_key=dedup_key).first()
+        existing = _run_with_key(workflow, dedup_key)
         if existing is None:
             raise
         return existing, False
     return run, True
+
+
+def _run_with_key(workflow: Workflow, dedup_key: str | None) -> WorkflowRun | None:
+    if dedup_key is None:
+        return None
+    return WorkflowRun.objects.filter(workflow=workflow, dedup_key=dedup_key).first()
 
 
 def retry_run(run: WorkflowRun, user=None, *, from_failed_task: bool = False) -> WorkflowRun:
