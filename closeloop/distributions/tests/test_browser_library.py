@@ -53,12 +53,28 @@ def test_a_library_message_used_in_a_distribution_reaches_the_outbox(page, outbo
     page.get_by_label("Library message").select_option(label="Spring hello")
     page.get_by_role("button", name="Send").click()
     page.wait_for_url(re.compile(r"/distributions/EMD_\w+/$"))
+    detail_url = page.url
+    expect(page.get_by_role("link", name="Spring hello")).to_be_visible()
     run_jobs()
 
     page.goto(outbox + "/outbox/")
     page.get_by_role("link", name="Welcome Person0").first.click()
     text = page.locator("pre.message-text").inner_text()
-    assert re.match(r"Dear Person0, tell us: https?://\S+/jfe/l/\S+", text), text
+    link = re.match(r"Dear Person0, tell us: (https?://\S+/jfe/l/\S+)", text)
+    assert link, text
+
+    # A reminder from the distribution's page carries the same personal link.
+    page.goto(detail_url)
+    page.get_by_text("Send a reminder or a thank-you").click()
+    page.get_by_label("Follow-up").select_option("reminder:notStarted")
+    page.get_by_label("Subject").fill("Reminder for ${m://FirstName}")
+    page.get_by_label("Message", exact=True).fill("Still time: ${l://SurveyURL}")
+    page.get_by_role("button", name="Schedule follow-up").click()
+    expect(page.get_by_text(re.compile(r"Reminder EMD_\w+ is on its way"))).to_be_visible()
+    run_jobs()
+    page.goto(outbox + "/outbox/")
+    page.get_by_role("link", name="Reminder for Person0").first.click()
+    expect(page.locator("pre.message-text")).to_have_text("Still time: " + link.group(1))
 
 
 def test_answering_a_two_way_sms_survey_in_the_simulator(page, outbox, org_a):
