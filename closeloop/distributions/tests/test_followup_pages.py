@@ -157,3 +157,31 @@ def test_blocked_is_counted_apart_from_skipped(org_a, survey_a, settings):
     assert (stats["sent"], stats["skipped"], stats["blocked"]) == (1, 1, 1)
     page = logged_in(user).get(f"/distributions/{distribution.public_id}/").content.decode()
     assert '<dd data-stat="blocked">1</dd>' in page and '<dd data-stat="skipped">1</dd>' in page
+
+
+def test_an_sms_reminder_through_the_api(org_a, org_b, sms_sent, fake_twilio):
+    client = Client()
+    token_a = accounts_actions.create_api_token(*org_a, "tests")[1]
+    token_b = accounts_actions.create_api_token(*org_b, "tests")[1]
+    body = {"message": {"messageText": "Last call: ${l://SurveyURL}"}, "recipientFilter": ""}
+    path = f"/API/v3/distributions/{sms_sent.public_id}/reminders"
+
+    def post(token, data):
+        return client.post(
+            path, data, content_type="application/json", headers={"X-API-TOKEN": token}
+        )
+
+    assert post(token_b, body).status_code == 404
+    refused = post(token_a, {**body, "recipientFilter": "finished"})
+    assert refused.status_code == 400
+    assert "A reminder goes to notStarted or notFinished recipients." in refused.content.decode()
+    created = post(token_a, body)
+    assert created.status_code == 200, created.content
+    reminder = Distribution.objects.get(public_id=created.json()["result"]["distributionId"])
+    assert (reminder.channel, reminder.text_body, reminder.subject) == (
+        "sms",
+        "Last call: ${l://SurveyURL}",
+        "",
+    )
+    helpers.run_jobs()
+    assert sum(m["body"].startswith("Last call: http") for m in fake_twilio.messages) == 2
