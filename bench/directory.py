@@ -1,15 +1,18 @@
 """XM Directory at scale: CSV import of N contacts next to a raw COPY, then dedup matching and
 search latencies with N contacts in the directory.
 
-    .venv/bin/python bench/directory.py [--contacts 1000000] [--samples 2000] [--chunk 1000]
+    .venv/bin/python bench/directory.py [--contacts 1000000] [--samples 2000] [--chunk 2000]
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_directory
 (created if missing; the directory's tables are emptied first). A SQLite URL works too, with
 no COPY baseline (copy_rows_per_s=0).
 
 - import: the same code path as the Import page and `closeloop import-contacts` (chunked bulk
-  upsert under the dedup rules [["extRef"], ["email"]], progress committed per chunk);
-- baseline: PostgreSQL COPY of the same CSV into an unlogged table of text columns, the
+  upsert under the dedup rules [["extRef"], ["email"]], progress committed per chunk): N
+  contacts with 3 embedded fields into an empty directory, then N/10 more of which half are
+  people already there (a changed Tier: merged, not duplicated); contacts_per_s is the rows
+  of both files over the time of both imports;
+- baseline: PostgreSQL COPY of the same two CSVs into an unlogged table of text columns, the
   cheapest way to get those rows into the database;
 - match: the dedup lookups of one incoming contact (what upsert_contact runs before writing),
   for existing people (by extRef or by email) and for new ones (every rule misses);
@@ -36,14 +39,23 @@ from common import ensure_postgres_database, set_up_django
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_directory"
 FIRST = ["Jane", "John", "Émile", "Aiko", "Carlos", "Fatima", "Liam", "Mia", "Noah", "Olga"]
 LAST = ["Doe", "Smith", "Zola", "Tanaka", "García", "Khan", "Murphy", "Rossi", "Brown", "Ivanova"]
-HEADER = ["First Name", "Last Name", "Email", "Phone", "External Data Reference", "Store", "Tier"]
+HEADER = [
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone",
+    "External Data Reference",
+    "Store",
+    "Tier",
+    "Since",
+]
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=2_000)
-    parser.add_argument("--chunk", type=int, default=1_000)
+    parser.add_argument("--chunk", type=int, default=2_000, help="rows per committed chunk")
     return parser.parse_args()
 
 
@@ -57,15 +69,25 @@ def person(n: int) -> list[str]:
         f"user_{n}",
         f"Store {n % 300}",
         ("Gold", "Silver", "Bronze")[n % 3],
+        f"{2010 + n % 15}-{1 + n % 12:02d}-{1 + n % 28:02d}",
     ]
 
 
-def write_csv(path: Path, count: int) -> None:
+def write_csv(path: Path, people) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
-        for n in range(count):
-            writer.writerow(person(n))
+        writer.writerows(people)
+
+
+def second_file_people(count: int):
+    """count // 10 rows: half are people of the first file with a new Tier, half are new."""
+    extra = count // 10
+    returning = random.Random(3).sample(range(count), extra // 2)
+    for n in returning:
+        yield [*person(n)[:6], "Platinum", person(n)[7]]
+    for n in range(count, count + extra - len(returning)):
+        yield person(n)
 
 
 def fresh_directory():
@@ -89,7 +111,8 @@ def fresh_directory():
     return Directory.objects.create(organization=organization, name="Bench", is_default=True)
 
 
-def run_import(directory, path: Path, chunk: int) -> float:
+def run_import(directory, path: Path, chunk: int) -> tuple[int, float]:
+    """(rows imported, seconds)."""
     from django.core.files import File
     from django.db import connection
 
@@ -110,21 +133,23 @@ def run_import(directory, path: Path, chunk: int) -> float:
             last[0] = now
             print(f"  … {current.processed_rows} of {current.total_rows} rows", flush=True)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     imports.run_import(contact_import, progress=progress, chunk_rows=chunk)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     contact_import.file.delete(save=False)
     print(
         f"import: {contact_import.created_count} created, {contact_import.updated_count} "
-        f"updated, {contact_import.rejected_count} rejected in {elapsed:.1f} s"
+        f"updated, {contact_import.rejected_count} rejected in {elapsed:.1f} s "
+        f"({cpu:.1f} s of CPU in this process)"
     )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE directory_contact")
-    return contact_import.created_count / elapsed
+    rows = contact_import.created_count + contact_import.updated_count
+    return rows + contact_import.skipped_count + contact_import.rejected_count, elapsed
 
 
-def copy_baseline(path: Path) -> float:
+def copy_baseline(paths: list[Path]) -> float:
     from django.db import connection
 
     if connection.vendor != "postgresql":
@@ -134,11 +159,12 @@ def copy_baseline(path: Path) -> float:
         cursor.execute("DROP TABLE IF EXISTS bench_copy_baseline")
         cursor.execute(f"CREATE UNLOGGED TABLE bench_copy_baseline ({columns})")
         started = time.perf_counter()
-        with path.open("rb") as handle:
-            copy_sql = "COPY bench_copy_baseline FROM STDIN WITH (FORMAT csv, HEADER true)"
-            with cursor.cursor.copy(copy_sql) as copy:
-                while data := handle.read(1 << 20):
-                    copy.write(data)
+        for path in paths:
+            with path.open("rb") as handle:
+                copy_sql = "COPY bench_copy_baseline FROM STDIN WITH (FORMAT csv, HEADER true)"
+                with cursor.cursor.copy(copy_sql) as copy:
+                    while data := handle.read(1 << 20):
+                        copy.write(data)
         elapsed = time.perf_counter() - started
         cursor.execute("SELECT count(*) FROM bench_copy_baseline")
         rows = cursor.fetchone()[0]
@@ -160,7 +186,7 @@ def bench_match(directory, count: int, samples: int) -> tuple[float, float]:
     timings = []
     for index in range(samples):
         n = rng.randrange(count)
-        first, _last, email, _phone, ext_ref, _store, _tier = person(n)
+        first, _last, email, _phone, ext_ref, *_embedded = person(n)
         kind = index % 3
         if kind == 0:  # existing, by extRef
             fields = {"extRef": ext_ref, "email": email}
@@ -186,7 +212,7 @@ def bench_search(directory, count: int, samples: int) -> tuple[float, float]:
     timings = []
     for index in range(samples):
         n = rng.randrange(count)
-        first, last, email, phone, ext_ref, _store, _tier = person(n)
+        first, last, email, phone, ext_ref, *_embedded = person(n)
         kind = index % 5
         started = time.perf_counter()
         if kind == 4:  # the API filter Segment sends
@@ -222,16 +248,21 @@ def main() -> None:
 
     directory = fresh_directory()
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "contacts.csv"
+        first, second = Path(folder) / "contacts.csv", Path(folder) / "more.csv"
         started = time.perf_counter()
-        write_csv(path, arguments.contacts)
-        size = path.stat().st_size / 1e6
+        write_csv(first, map(person, range(arguments.contacts)))
+        write_csv(second, second_file_people(arguments.contacts))
+        size = (first.stat().st_size + second.stat().st_size) / 1e6
         print(
-            f"{connection.vendor}: wrote {arguments.contacts} contacts ({size:.0f} MB) in "
-            f"{time.perf_counter() - started:.1f} s"
+            f"{connection.vendor}: wrote {arguments.contacts} + {arguments.contacts // 10} "
+            f"contacts ({size:.0f} MB) in {time.perf_counter() - started:.1f} s"
         )
-        copy_rows_per_s = copy_baseline(path)
-        contacts_per_s = run_import(directory, path, arguments.chunk)
+        copy_rows_per_s = copy_baseline([first, second])
+        rows, seconds = 0, 0.0
+        for path in (first, second):
+            imported, elapsed = run_import(directory, path, arguments.chunk)
+            rows, seconds = rows + imported, seconds + elapsed
+        contacts_per_s = rows / seconds
     match_p50, match_p99 = bench_match(directory, arguments.contacts, arguments.samples)
     print(f"match at {arguments.contacts}: p50 {match_p50:.2f} ms, p99 {match_p99:.2f} ms")
     search_p50, search_p99 = bench_search(directory, arguments.contacts, arguments.samples)

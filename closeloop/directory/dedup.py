@@ -137,9 +137,9 @@ class Lookup:
     rule_index: int
     conditions: tuple[tuple[str, str], ...]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """A stable text key of this lookup, for locks."""
+        """A stable text key of this lookup, for locks (and the bulk upsert's index)."""
         return "\x1f".join([str(self.rule_index), *(f"{f}\x1e{v}" for f, v in self.conditions)])
 
 

@@ -25,7 +25,7 @@ from closeloop.directory.models import Contact, ContactImport, ImportStatus
 
 log = logging.getLogger("closeloop.directory.imports")
 
-CHUNK_ROWS = 1000
+CHUNK_ROWS = 2000
 MAX_COLUMNS = 200
 csv.field_size_limit(1024 * 1024)
 
@@ -190,6 +190,16 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
         _commit_chunk(contact_import, plan, chunk)
 
 
+def _commit_without_waiting_for_disk() -> None:
+    """On PostgreSQL the chunk's commit does not wait for its WAL flush. Safe here: the rows
+    and the import's progress commit together, so a crash can only lose whole chunks, which
+    the resumed import then does again; and the job's own (synchronous) completion flushes
+    every chunk before it. It spares a disk flush per chunk (hundreds per large import)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _commit_chunk(contact_import: ContactImport, plan, chunk) -> None:
     prepared, numbers, rejected = [], [], []
     skipped = 0
@@ -203,6 +213,7 @@ def _commit_chunk(contact_import: ContactImport, plan, chunk) -> None:
         except InvalidValue as error:
             rejected.append({"row": number, "reason": str(error)})
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         outcomes = actions.upsert_contacts_bulk(
             contact_import.directory,
             prepared,

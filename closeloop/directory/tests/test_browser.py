@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from closeloop.directory import imports
+from closeloop.directory import actions, imports
 from closeloop.directory.models import Contact, ContactImport
+from closeloop.directory.tests.test_touchpoints import deliver, make_survey, respond
 from closeloop.surveys.tests.test_browser import accessibility_problems, log_in
 
 pytestmark = [
@@ -66,3 +67,37 @@ def test_contacts_import_and_report(page, live_server, org_a, tmp_path):
     for path in ("/directory/lists/", "/directory/settings/"):
         page.goto(base + path)
         assert accessibility_problems(page) == [], path
+
+
+def test_contact_timeline_shows_delivery_response_and_transaction(page, live_server, org_a):
+    organization, user = org_a
+    directory = actions.default_directory(organization)
+    contact, _ = actions.upsert_contact(directory, {"firstName": "Tia", "email": "tia@example.com"})
+    actions.add_transaction(contact, "2026-01-02 03:04:05", {"order": "A-77"})
+    survey = make_survey(organization, user, "Delivery feedback")
+    delivery = deliver(organization, survey, contact)
+    response = respond(survey, contact, finish=True)
+
+    base = live_server.url
+    log_in(page, base, user.email)
+    page.goto(f"{base}/directory/contacts/{contact.public_id}/")
+    rows = page.locator("section:has(h3:text('Touchpoints')) tbody tr")
+    assert rows.count() == 3
+    # Newest first: the response, then the delivery, then the January transaction.
+    assert [rows.nth(n).locator("td").nth(1).inner_text() for n in range(3)] == [
+        "Response",
+        "Delivery",
+        "Transaction",
+    ]
+    assert "Finished" in rows.nth(0).inner_text()
+    assert "Email" in rows.nth(1).inner_text()
+    assert "order: A-77" in rows.nth(2).inner_text()
+    assert accessibility_problems(page) == []
+
+    rows.nth(1).get_by_role("link", name="Delivery feedback").click()
+    page.wait_for_url(f"{base}/distributions/{delivery.distribution.public_id}/")
+    page.go_back()
+    page.locator("section:has(h3:text('Touchpoints'))").get_by_role(
+        "link", name="Delivery feedback"
+    ).first.click()
+    page.wait_for_url(f"{base}/surveys/{survey.public_id}/responses/{response.public_id}")
