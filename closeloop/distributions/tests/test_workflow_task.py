@@ -170,3 +170,25 @@ def test_a_malformed_mobile_number_is_refused_naming_the_rule(org_a, survey_a):
     assert "'Ada' is not a valid phone number" in run.error
     assert not Contact.objects.exists()
     assert not Distribution.objects.exists()
+
+
+def test_the_task_editor_offers_the_shared_library_only(org_a, org_b, survey_a):
+    from django.test import Client
+
+    from closeloop.distributions import actions
+
+    organization, user = org_a
+    shared = actions.create_message(organization, name="Shared note", subject="Hi", text_body="x")
+    actions.create_message(
+        organization, owner=user, name="Private note", subject="Hi", text_body="x"
+    )
+    actions.create_message(org_b[0], name="Globex note", subject="Hi", text_body="x")
+    invite = distribute_task(
+        survey=survey_a.public_id, email="~{ch://event/email}", message=shared.public_id
+    )
+    workflow = make_workflow(*org_a, tasks=[invite])
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/workflows/{workflow.public_id}/").content.decode()
+    assert f'<option value="{shared.public_id}" selected>Shared note</option>' in page
+    assert "Private note" not in page and "Globex note" not in page
