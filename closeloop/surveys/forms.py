@@ -7,7 +7,7 @@ import copy
 from django import forms
 
 from closeloop.surveys import definition as schema
-from closeloop.surveys import editing
+from closeloop.surveys import editing, logic
 
 
 class CreateSurveyForm(forms.Form):
@@ -59,13 +59,58 @@ def _options_from_post(post, key: str, prefix: str, *, recode: bool, other: bool
     return options
 
 
-def display_from_post(post, definition: dict, qid: str) -> tuple[dict | None, str]:
-    """One display condition from the editor (the JSON API allows up to 20)."""
-    source = post.get("display_source", "")
-    if not source:
-        return None, ""
-    operator = post.get("display_op", "")
-    value = post.get("display_value", "").strip()
+CONDITION_OPERATIONS = ("add_condition", "remove_condition:")
+BLANK_CONDITION = {"source": "", "op": "=", "value": ""}
+
+
+def condition_rows_from_post(post) -> list[dict]:
+    """The display logic editor's rows as typed; op add_condition / remove_condition:<n>
+    adds a blank row or removes one (the editor stays open)."""
+    rows = [
+        {"source": source, "op": operator, "value": value.strip()}
+        for source, operator, value in zip(
+            post.getlist("display_source"),
+            post.getlist("display_op"),
+            post.getlist("display_value"),
+            strict=False,
+        )
+    ]
+    operation = post.get("op", "")
+    if operation == "add_condition" and len(rows) < schema.MAX_CONDITIONS:
+        rows.append(dict(BLANK_CONDITION))
+    elif operation.startswith("remove_condition:") and operation[17:].isdigit():
+        position = int(operation[17:])
+        if 0 <= position < len(rows):
+            rows.pop(position)
+    return rows
+
+
+def _option_id(options: list[dict], value: str) -> str | None:
+    for option in options:
+        if value in (option["id"], option["text"]) or value.casefold() == option["text"].casefold():
+            return option["id"]
+    return None
+
+
+def _choice_condition(condition: dict, target: dict, value: str) -> str:
+    """Fill condition["choice"] (and "row" for a matrix: "Statement: Scale point")."""
+    source = condition["question"]
+    if target.get("type") == "matrix":
+        row_text, _, column_text = value.rpartition(":")
+        row = _option_id(target["rows"], row_text.strip()) if row_text else target["rows"][0]["id"]
+        if row is None:
+            return f"“{row_text.strip()}” is not a statement of {source}."
+        condition["row"] = row
+        value = column_text.strip()
+    match = _option_id(target.get("choices") or target.get("columns") or [], value)
+    if match is None:
+        return f"“{value}” is not a choice of {source}."
+    condition["choice"] = match
+    return ""
+
+
+def condition_from_row(row: dict, definition: dict) -> tuple[dict | None, str]:
+    source, operator, value = row["source"], row["op"], row["value"]
     if operator not in schema.OPERATORS:
         return None, "Choose how to compare."
     if source.startswith("e:"):
@@ -74,24 +119,50 @@ def display_from_post(post, definition: dict, qid: str) -> tuple[dict | None, st
         condition = {"question": source, "op": operator}
         target = schema.question_map(definition).get(source)
         if target is not None and operator in schema.CHOICE_OPERATORS:
-            options = target.get("choices") or target.get("columns") or []
-            match = next(
-                (
-                    option["id"]
-                    for option in options
-                    if value in (option["id"], option["text"])
-                    or value.casefold() == option["text"].casefold()
-                ),
-                None,
-            )
-            if match is None:
-                return None, f"“{value}” is not a choice of {source}."
-            condition["choice"] = match
-            if target.get("type") == "matrix":
-                condition["row"] = target["rows"][0]["id"]
+            error = _choice_condition(condition, target, value)
+            if error:
+                return None, error
     if operator not in schema.VALUELESS_OPERATORS and operator not in schema.CHOICE_OPERATORS:
         condition["value"] = value
-    return {"conjunction": "and", "conditions": [condition]}, ""
+    return condition, ""
+
+
+def display_from_post(post, definition: dict, qid: str) -> tuple[dict | None, str]:
+    """Display logic from the editor: the conditions of its rows (rows left on "Always show"
+    are ignored), joined by AND or OR as Qualtrics' display logic dialog does."""
+    conditions = []
+    for row in condition_rows_from_post(post):
+        if not row["source"]:
+            continue
+        condition, error = condition_from_row(row, definition)
+        if error:
+            return None, error
+        conditions.append(condition)
+    if not conditions:
+        return None, ""
+    conjunction = "or" if post.get("display_conjunction") == "or" else "and"
+    return {"conjunction": conjunction, "conditions": conditions}, ""
+
+
+def condition_rows(definition: dict, display: dict | None) -> list[dict]:
+    """The editor's rows for a question's display logic (one blank row when it has none)."""
+    questions = schema.question_map(definition)
+    rows = []
+    for condition in (display or {}).get("conditions") or []:
+        value = condition.get("value", "")
+        if condition.get("embedded"):
+            source = "e:" + condition["embedded"]
+        else:
+            source = condition.get("question", "")
+            if condition.get("choice"):
+                target = questions.get(source, {})
+                value = logic.choice_text(target, condition["choice"]) or condition["choice"]
+                if condition.get("row"):
+                    rows_by_id = {row["id"]: row["text"] for row in target.get("rows", [])}
+                    statement = rows_by_id.get(condition["row"], condition["row"])
+                    value = f"{statement}: {value}"
+        rows.append({"source": source, "op": condition.get("op", ""), "value": value})
+    return rows or [dict(BLANK_CONDITION)]
 
 
 def question_from_post(definition: dict, qid: str, post) -> tuple[dict, str, str]:
@@ -131,7 +202,9 @@ def question_from_post(definition: dict, qid: str, post) -> tuple[dict, str, str
     if error:
         return result, "save", error
     operation = post.get("op", "save")
-    if operation in ("add_choices", "add_rows", "add_columns"):
+    if operation.startswith(CONDITION_OPERATIONS):
+        operation = operation.split(":", 1)[0]
+    elif operation in ("add_choices", "add_rows", "add_columns"):
         result = editing.add_option(result, qid, operation[4:])
     elif operation.startswith(("delete_choices:", "delete_rows:", "delete_columns:")):
         action, option_id = operation.split(":", 1)

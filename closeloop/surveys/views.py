@@ -179,7 +179,9 @@ def element_action(request: HttpRequest, survey: Survey, block_id: str, index: i
     return _questions_partial(request, survey)
 
 
-def _editor_context(survey: Survey, definition: dict, qid: str, **extra) -> dict:
+def _editor_context(
+    survey: Survey, definition: dict, qid: str, *, condition_rows=None, **extra
+) -> dict:
     question = schema.question_map(definition)[qid]
     earlier = []
     for other in schema.questions(definition):
@@ -187,26 +189,18 @@ def _editor_context(survey: Survey, definition: dict, qid: str, **extra) -> dict
             break
         earlier.append(other)
     display = question.get("display") or {}
-    condition = (display.get("conditions") or [{}])[0]
-    source = ""
-    value = condition.get("value", "")
-    if condition.get("embedded"):
-        source = "e:" + condition["embedded"]
-    elif condition.get("question"):
-        source = condition["question"]
-        if condition.get("choice"):
-            target = schema.question_map(definition).get(source, {})
-            value = logic.choice_text(target, condition["choice"]) or condition["choice"]
+    if condition_rows is None:
+        condition_rows = forms.condition_rows(definition, display)
+    rows = condition_rows or [forms.BLANK_CONDITION]
     return {
         "survey": survey,
         "q": question,
         "earlier": earlier,
         "embedded_names": schema.embedded_names(definition),
         "operators": schema.OPERATORS,
-        "display_source": source,
-        "display_op": condition.get("op", ""),
-        "display_value": value,
-        "more_conditions": len(display.get("conditions") or []) > 1,
+        "condition_rows": [dict(row, position=n) for n, row in enumerate(rows)],
+        "conjunction": display.get("conjunction", "and"),
+        "max_conditions": schema.MAX_CONDITIONS,
         "validations": schema.TEXT_VALIDATIONS,
         **extra,
     }
@@ -237,7 +231,10 @@ def question(request: HttpRequest, survey: Survey, qid: str) -> HttpResponse:
             for problem in problems:
                 messages.error(request, problem)
             return redirect(_edit_url(survey))
-        context = _editor_context(survey, definition, qid, problems=problems)
+        # Keep the display logic rows as typed (blank or invalid ones are not in the definition).
+        rows = forms.condition_rows_from_post(request.POST)
+        context = _editor_context(survey, definition, qid, condition_rows=rows, problems=problems)
+        context["conjunction"] = request.POST.get("display_conjunction", "and")
         return render(request, "surveys/_question_editor.html", context, status=200)
     if not request.htmx:
         return redirect(_edit_url(survey))

@@ -146,6 +146,100 @@ def test_display_logic_from_the_editor(logged_in_a, org_a):
     assert "is not a choice of QID1" in page.content.decode()
 
 
+def _logic_survey(client):
+    client.post(reverse("surveys:create"), {"name": "Several conditions"})
+    survey = Survey.objects.get(name="Several conditions")
+    client.post(
+        url("flow", survey),
+        {"field_name": ["Store"], "field_source": ["contact"], "field_value": [""]},
+        **HX,
+    )
+    for qtype in ("mc", "matrix", "text"):
+        client.post(url("add-question", survey), {"type": qtype}, **HX)
+    return survey
+
+
+def test_display_logic_with_several_conditions_joined_by_or(logged_in_a, org_a):
+    survey = _logic_survey(logged_in_a)
+    form = {
+        "text": "Why?",
+        "validation": "",
+        "display_conjunction": "or",
+        "display_source": ["QID1", "e:Store", "", "QID2"],
+        "display_op": ["selected", "=", "=", "selected"],
+        "display_value": ["option 2", "Oslo", "ignored", "Statement 2: agree"],
+    }
+    saved = logged_in_a.post(url("question", survey, "QID3"), form, **HX)
+    assert saved["HX-Trigger"] == "survey-changed"
+    survey.refresh_from_db()
+    display = schema.question_map(survey.definition)["QID3"]["display"]
+    assert display == {
+        "conjunction": "or",
+        "conditions": [
+            {"question": "QID1", "op": "selected", "choice": "2"},
+            {"embedded": "Store", "op": "=", "value": "Oslo"},
+            {"question": "QID2", "op": "selected", "choice": "4", "row": "2"},
+        ],
+    }
+    editor = logged_in_a.get(url("question", survey, "QID3")).content.decode()
+    assert editor.count("<legend>Condition ") == 3
+    assert 'value="Statement 2: Agree"' in editor
+    assert '<option value="or" selected>' in editor
+
+
+def test_adding_and_removing_conditions_keeps_the_editor_open(logged_in_a, org_a):
+    survey = _logic_survey(logged_in_a)
+    form = {
+        "text": "Why?",
+        "validation": "",
+        "display_conjunction": "and",
+        "display_source": ["e:Store"],
+        "display_op": ["!="],
+        "display_value": ["Oslo"],
+    }
+    added = logged_in_a.post(url("question", survey, "QID3"), {**form, "op": "add_condition"}, **HX)
+    html = added.content.decode()
+    assert "HX-Trigger" not in added and html.count("<legend>Condition ") == 2
+    survey.refresh_from_db()  # the complete condition is saved, the blank one is not
+    assert schema.question_map(survey.definition)["QID3"]["display"]["conditions"] == [
+        {"embedded": "Store", "op": "!=", "value": "Oslo"}
+    ]
+    two = {
+        **form,
+        "display_source": ["e:Store", "QID1"],
+        "display_op": ["!=", "not_empty"],
+        "display_value": ["Oslo", ""],
+    }
+    logged_in_a.post(url("question", survey, "QID3"), two, **HX)
+    survey.refresh_from_db()
+    assert len(schema.question_map(survey.definition)["QID3"]["display"]["conditions"]) == 2
+    removed = logged_in_a.post(
+        url("question", survey, "QID3"), {**two, "op": "remove_condition:0"}, **HX
+    )
+    assert removed.content.decode().count("<legend>Condition ") == 1
+    survey.refresh_from_db()
+    assert schema.question_map(survey.definition)["QID3"]["display"] == {
+        "conjunction": "and",
+        "conditions": [{"question": "QID1", "op": "not_empty"}],
+    }
+
+
+def test_a_bad_condition_among_several_saves_nothing(logged_in_a, org_a):
+    survey = _logic_survey(logged_in_a)
+    form = {
+        "text": "Why?",
+        "validation": "",
+        "display_source": ["e:Store", "QID1"],
+        "display_op": ["=", "selected"],
+        "display_value": ["Oslo", "not a choice"],
+    }
+    page = logged_in_a.post(url("question", survey, "QID3"), form, **HX)
+    html = page.content.decode()
+    assert "is not a choice of QID1" in html and 'value="not a choice"' in html
+    survey.refresh_from_db()
+    assert schema.question_map(survey.definition)["QID3"].get("display") is None
+
+
 def test_move_and_delete_questions_and_page_breaks(logged_in_a, org_a):
     logged_in_a.post(reverse("surveys:create"), {"name": "Order"})
     survey = Survey.objects.get(name="Order")

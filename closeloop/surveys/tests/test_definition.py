@@ -257,3 +257,23 @@ def test_answer_text_and_nps_groups():
         "promoter",
         None,
     ]
+
+
+def test_display_logic_joins_several_conditions_with_and_or_or():
+    questions = schema.question_map(sample())
+    answers = {"QID1": 4, "QID2": {"choices": ["3"], "text": {"3": "Parking"}}}
+    conditions = [
+        {"question": "QID1", "op": "<=", "value": 6},
+        {"question": "QID2", "op": "selected", "choice": "1"},
+        {"embedded": "Store", "op": "=", "value": "Oslo"},
+    ]
+
+    def shown(conjunction, embedded):
+        question = {"id": "QID9", "display": {"conjunction": conjunction, "conditions": conditions}}
+        return logic.is_displayed(question, answers, embedded, questions)
+
+    assert not shown("and", {"Store": "Oslo"})  # QID2 choice 1 was not selected
+    assert shown("or", {"Store": "Bergen"})  # QID1 is 4
+    conditions[0]["value"] = 3
+    assert not shown("or", {"Store": "Bergen"})
+    assert shown("or", {"Store": "Oslo"})
