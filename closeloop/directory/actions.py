@@ -7,6 +7,7 @@ into their protocol's error.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -173,13 +174,32 @@ def _merge_into(contact: Contact, values: Mapping, embedded: Mapping, region: st
 
 def find_duplicate(directory: Directory, lookup: dedup.Lookup, *, for_update: bool = False):
     """The oldest contact of the directory matching one dedup lookup, or None."""
+    fields = tuple(field for field, _value in lookup.conditions)
+    if all(field in MATCH_COLUMNS for field in fields):
+        # Every upsert runs this: one SQL text per rule shape, built once, spares the ORM's
+        # query compilation (most of a lookup's time at ~0.1 ms in the database).
+        sql = _duplicate_sql(fields, for_update and connection.features.has_select_for_update)
+        values = [value for _field, value in lookup.conditions]
+        return next(iter(Contact.objects.raw(sql, [directory.pk, *values])), None)
     aliases, conditions = _lookup_filter(lookup)
     queryset = locks.contacts_for_update(directory) if for_update else directory.contacts.all()
-    # Ordering by id + 0 keeps PostgreSQL on the (directory, field) index, then sorting the
-    # few matches; "ORDER BY id LIMIT 1" may walk the whole directory by id instead when its
-    # statistics lag behind (right after a large import).
-    oldest_first = (F("id") + 0).asc()
-    return queryset.alias(**aliases).filter(conditions).order_by(oldest_first).first()
+    return queryset.alias(**aliases).filter(conditions).order_by(_OLDEST_FIRST).first()
+
+
+# Ordering by id + 0 keeps PostgreSQL on the (directory, field) index, then sorting the few
+# matches; "ORDER BY id LIMIT 1" may walk the whole directory by id instead when its
+# statistics lag behind (right after a large import).
+_OLDEST_FIRST = (F("id") + 0).asc()
+
+
+@functools.cache
+def _duplicate_sql(fields: tuple[str, ...], for_update: bool) -> str:
+    quote = connection.ops.quote_name
+    matches = " AND ".join(f"{quote(MATCH_COLUMNS[field])} = %s" for field in fields)
+    return (
+        f"SELECT * FROM {quote(Contact._meta.db_table)} WHERE {quote('directory_id')} = %s "
+        f"AND {matches} ORDER BY {quote('id')} + 0 LIMIT 1" + (" FOR UPDATE" if for_update else "")
+    )
 
 
 def upsert_contact(
