@@ -4,14 +4,16 @@
                                         [--workers 2] [--baseline-rows 5000]
 
 (a) accepted_per_s: --clients concurrent clients (keep-alive connections, each waiting for its
-    answer before sending again) POST JSON events to a workflow's trigger URL for --seconds;
+    answer before sending again) POST JSON events to a workflow's trigger URL for --seconds,
+    after a 3 s warm-up (every gunicorn worker imports the views on its first request);
     every 202 means the run and its job were committed. baseline_commits_per_s: single-row
     INSERT + COMMIT over one raw psycopg connection to the same database; ratio = the two.
     ack_p99_ms: the 99th percentile acknowledgement latency under an open-loop load of half
     the accepted rate (latency counted from each request's scheduled time, so a stall is not
     hidden by the clients slowing down).
-(b) executions_per_s: the runs those events queued, drained by --workers `closeloop worker`
-    processes: event → conditions → XM Directory task (a contact upserted with embedded data).
+(b) executions_per_s: every run those events queued (warm-up included), drained by --workers
+    `closeloop worker` processes: event → conditions → XM Directory task (a contact upserted
+    with embedded data).
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_workflows
 (created if missing; the bench organization's rows are replaced on each run).
@@ -41,6 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_workflows"
 BRAND = "bench-workflows"
 PROCESSES = 5
+WARM_UP_SECONDS = 3.0
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -272,6 +275,14 @@ def run_processes(target, arguments_for) -> list[dict]:
     return collected
 
 
+def warm_up(port, path, token, clients, seconds=WARM_UP_SECONDS) -> None:
+    """Every gunicorn worker imports the URLconf and the views on its first request (seconds
+    of CPU each on a small machine): pay that before measuring, as a long-lived server has."""
+    threads = max(1, clients // PROCESSES)
+    start_at = time.time() + 0.5
+    run_processes(closed_loop_process, lambda _n: (port, path, token, threads, start_at, seconds))
+
+
 def measure_accepted(port, path, token, clients, seconds) -> float:
     threads = max(1, clients // PROCESSES)
     start_at = time.time() + 1.0
@@ -378,6 +389,7 @@ def main() -> None:
     port = free_port()
     web = start_web(url, port, arguments.web_workers)
     try:
+        warm_up(port, path, token, arguments.clients)
         accepted = measure_accepted(port, path, token, arguments.clients, arguments.seconds)
         p99 = measure_latency(port, path, token, arguments.clients, accepted / 2, arguments.seconds)
     finally:
