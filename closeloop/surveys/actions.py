@@ -19,7 +19,7 @@ from closeloop import piping
 from closeloop.accounts.models import hash_secret
 from closeloop.jobs.actions import enqueue
 from closeloop.surveys import definition as schema
-from closeloop.surveys import logic
+from closeloop.surveys import editing, logic
 from closeloop.surveys.definition import DefinitionError
 from closeloop.surveys.models import (
     ExportStatus,
@@ -110,6 +110,33 @@ def save_definition(survey: Survey, definition: dict, *, languages=None) -> Surv
     survey.modified_at = timezone.now()
     survey.save(update_fields=["definition", "languages", "has_unpublished_changes", "modified_at"])
     return survey
+
+
+def add_language(survey: Survey, language: str) -> Survey:
+    """Offer the survey in one more language; its texts fall back to the default until
+    translated."""
+    if str(language).strip().upper() in survey.languages:
+        raise DefinitionError([f"The survey is already offered in {language.upper()}."])
+    languages = _clean_languages([*survey.languages, str(language).strip()])
+    return save_definition(survey, survey.definition, languages=languages)
+
+
+def remove_language(survey: Survey, language: str) -> Survey:
+    """Stop offering a language and drop its translations (never the default language)."""
+    language = language.upper()
+    if language not in survey.languages[1:]:
+        raise DefinitionError([f"{language} is not an additional language of this survey."])
+    definition = editing.drop_translations(survey.definition, language)
+    languages = [code for code in survey.languages if code != language]
+    return save_definition(survey, definition, languages=languages)
+
+
+def save_translations(survey: Survey, language: str, texts: Mapping[str, str]) -> Survey:
+    """Replace the translations of one additional language (see editing.set_translations)."""
+    if language not in survey.languages[1:]:
+        raise DefinitionError([f"{language} is not an additional language of this survey."])
+    definition = editing.set_translations(survey.definition, language, dict(texts))
+    return save_definition(survey, definition)
 
 
 def update_settings(

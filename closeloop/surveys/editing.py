@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from closeloop.surveys import definition as schema
@@ -222,4 +223,87 @@ def set_end_message(definition: dict, message: str) -> dict:
 def set_title(definition: dict, title: str) -> dict:
     result = _copy(definition)
     result["title"] = title
+    return result
+
+
+# Translations ---------------------------------------------------------------------------------
+
+TEXT_KEYS = {"text": "question text", "lowLabel": "low end label", "highLabel": "high end label"}
+OPTION_KEYS = {"choices": "choice", "rows": "statement", "columns": "scale point"}
+
+
+@dataclass(frozen=True)
+class TranslatableText:
+    """One text of the survey next to its translation (key: the form field's name)."""
+
+    key: str  # "title", "end", "QID1.text", "QID2.choices.3"
+    label: str
+    original: str
+    translated: str
+    long: bool = False
+
+
+def translatable_texts(definition: dict, language: str) -> list[TranslatableText]:
+    """Every text a respondent can see, in survey order, with its translation (or "")."""
+    table = (definition.get("translations") or {}).get(language) or {}
+    texts = [
+        TranslatableText(
+            "title", "Survey title", definition.get("title", ""), table.get("title", "")
+        ),
+    ]
+    for question in schema.questions(definition):
+        qid, entry = question["id"], table.get(question["id"]) or {}
+        for key, what in TEXT_KEYS.items():
+            if question.get(key):
+                label = f"{qid} {what}"
+                long = key == "text"
+                texts.append(
+                    TranslatableText(f"{qid}.{key}", label, question[key], entry.get(key, ""), long)
+                )
+        for key, what in OPTION_KEYS.items():
+            translated = entry.get(key) or {}
+            for number, option in enumerate(question.get(key, []), start=1):
+                texts.append(
+                    TranslatableText(
+                        f"{qid}.{key}.{option['id']}",
+                        f"{qid} {what} {number}",
+                        option["text"],
+                        translated.get(option["id"], ""),
+                    )
+                )
+    end = (definition.get("end") or {}).get("message", "")
+    texts.append(TranslatableText("end", "Thank-you message", end, table.get("end", ""), True))
+    return [text for text in texts if text.original or text.translated]
+
+
+def set_translations(definition: dict, language: str, values: dict[str, str]) -> dict:
+    """The translations of `language` from {key: text} (keys of translatable_texts; others
+    are ignored). A blank text removes the translation: respondents see the original."""
+    result = _copy(definition)
+    known = {text.key for text in translatable_texts(definition, language)}
+    table: dict[str, Any] = {}
+    for key, value in values.items():
+        value = (value or "").strip()
+        if key not in known or not value:
+            continue
+        if key in ("title", "end"):
+            table[key] = value
+            continue
+        qid, field, *option = key.split(".")
+        entry = table.setdefault(qid, {})
+        if option:
+            entry.setdefault(field, {})[option[0]] = value
+        else:
+            entry[field] = value
+    translations = result.setdefault("translations", {})
+    if table:
+        translations[language] = table
+    else:
+        translations.pop(language, None)
+    return result
+
+
+def drop_translations(definition: dict, language: str) -> dict:
+    result = _copy(definition)
+    result.setdefault("translations", {}).pop(language, None)
     return result

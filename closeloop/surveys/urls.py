@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.surveys import views, views_results
+from closeloop.surveys import views, views_results, views_translations
 
 app_name = "surveys"
 urlpatterns = [
@@ -19,6 +19,12 @@ urlpatterns = [
     path("<str:survey_id>/questions/<str:qid>", views.question, name="question"),
     path("<str:survey_id>/flow", views.flow, name="flow"),
     path("<str:survey_id>/options", views.options, name="options"),
+    path(
+        "<str:survey_id>/translations",
+        views_translations.translations,
+        name="translations",
+    ),
+    path("<str:survey_id>/languages", views_translations.languages, name="languages"),
     path("<str:survey_id>/publish", views.publish, name="publish"),
     path("<str:survey_id>/close", views.close, name="close"),
     path("<str:survey_id>/reopen", views.reopen, name="reopen"),
