@@ -37,7 +37,7 @@ from closeloop.directory.models import (
     MailingListMembership,
     Transaction,
     TransactionBatch,
-    new_contact_id,
+    new_contact_ids,
 )
 from closeloop.directory.values import (
     clean_bool,
@@ -637,7 +637,7 @@ class _Draft:
             setattr(self, attribute, "")
         self.id = None
         self.organization_id, self.directory_id = directory.organization_id, directory.pk
-        self.public_id = new_contact_id()
+        self.public_id = ""  # drawn for the whole chunk by _insert_contacts
         self.unsubscribed, self.unsubscribed_at = False, None
         self.embedded_data = {}
         self.created_at = self.modified_at = now
@@ -781,12 +781,14 @@ def _without_contacts(outcomes):
 
 
 def _copy_rows(cursor, table: str, columns: list[str], rows) -> None:
-    """COPY rows into a table; JSON values (dicts) written as JSON text."""
+    """COPY rows into a table; the embedded data column written as JSON text."""
     quote = connection.ops.quote_name
     copy_sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    json_column = columns.index("embedded_data")
     with cursor.cursor.copy(copy_sql) as copy:
         for row in rows:
-            copy.write_row([json.dumps(v) if isinstance(v, dict) else v for v in row])
+            row[json_column] = json.dumps(row[json_column])
+            copy.write_row(row)
 
 
 def _insert_contacts(drafts: list[_Draft]) -> None:
@@ -794,6 +796,8 @@ def _insert_contacts(drafts: list[_Draft]) -> None:
     times faster for import chunks; the rows and their ids are the same)."""
     if not drafts:
         return
+    for draft, public_id in zip(drafts, new_contact_ids(len(drafts)), strict=True):
+        draft.public_id = public_id
     if connection.vendor != "postgresql":
         contacts = [draft.to_contact() for draft in drafts]
         for contact in contacts:

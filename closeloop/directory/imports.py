@@ -10,8 +10,8 @@ Row numbers are spreadsheet row numbers: the header is row 1, the first contact 
 
 from __future__ import annotations
 
-import codecs
 import csv
+import io
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -98,8 +98,9 @@ def row_values(plan, cells: list[str]) -> tuple[dict, dict]:
 def read_rows(path_or_file) -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for each row after the header; the header first as row 1."""
     handle = path_or_file if hasattr(path_or_file, "read") else open(path_or_file, "rb")  # noqa: SIM115
+    # io's decoder works on large blocks (codecs' StreamReader decodes line by line).
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     try:
-        text = codecs.getreader("utf-8-sig")(handle)
         reader = csv.reader(text)
         try:
             for cells in reader:
@@ -111,6 +112,7 @@ def read_rows(path_or_file) -> Iterator[tuple[int, list[str]]]:
         except csv.Error as error:
             raise ImportProblem(f"Row {reader.line_num}: the CSV is malformed ({error}).") from None
     finally:
+        text.detach()  # leaves the caller's file open
         if handle is not path_or_file:
             handle.close()
 

@@ -11,6 +11,7 @@ from closeloop.directory.models import (
     MailingListMembership,
     Transaction,
     TransactionBatch,
+    new_contact_ids,
 )
 from closeloop.directory.tests.factories import make_directory
 
@@ -90,3 +91,10 @@ def test_frequency_rule_reads_as_a_sentence(org_a):
         channel="email",
     )
     assert str(rule) == "at most 2 in 30 days, at least 7 days apart — directory (Email)"
+
+
+def test_contact_ids_in_bulk_look_like_single_ones():
+    ids = new_contact_ids(5000)
+    assert len(ids) == len(set(ids)) == 5000
+    assert all(re.fullmatch(r"CID_[0-9A-Za-z]{15}", public_id) for public_id in ids)
+    assert len(set("".join(public_id[4:] for public_id in ids))) == 62  # the whole alphabet
