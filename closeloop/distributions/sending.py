@@ -246,8 +246,12 @@ def send_chunk(distribution_id: int, first: int, last: int, claim: str) -> dict:
     counts = {"sent": 0, "skipped": 0, "failed": 0}
     sender = EmailSender(distribution)
     unrecorded = Outcome()  # the window just sent: recorded in the next claim's transaction
+    deferred: set[int] = set()  # put back by a 4xx for one recipient: not again in this run
     try:
-        while (ready := _prepare_batch(distribution, chunk, counts)) is not None:
+        while True:
+            ready = _prepare_batch(distribution, chunk.exclude(pk__in=deferred), counts)
+            if ready is None:
+                break
             for start in range(0, len(ready), send_batch_size()):
                 with transaction.atomic():
                     _record(distribution, unrecorded, sender.template)
@@ -255,8 +259,11 @@ def send_chunk(distribution_id: int, first: int, last: int, claim: str) -> dict:
                 unrecorded = sender.send(window) if window else Outcome()
                 counts["sent"] += len(unrecorded.sent)
                 counts["failed"] += len(unrecorded.final)
+                deferred.update(claimed.delivery.pk for claimed, _why in unrecorded.released)
                 if unrecorded.interrupted:
                     raise SendingInterrupted(unrecorded.interrupted)
+        if deferred:
+            raise SendingInterrupted(f"The server asked to retry {len(deferred)} recipient(s).")
     finally:
         sender.close()
         _record(distribution, unrecorded, sender.template)
