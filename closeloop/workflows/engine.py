@@ -27,7 +27,15 @@ from django.utils import timezone
 
 from closeloop.jobs import backoff
 from closeloop.jobs.registry import PermanentError, RetryLater
-from closeloop.workflows import actions, conditions, lookup_cache, mapping, piped, registry
+from closeloop.workflows import (
+    actions,
+    conditions,
+    lookup_cache,
+    mapping,
+    piped,
+    registry,
+    rows,
+)
 from closeloop.workflows import definition as definitions
 from closeloop.workflows.models import (
     RunStatus,
@@ -41,7 +49,7 @@ log = logging.getLogger("closeloop.workflows")
 
 ERROR_LIMIT = 4000
 ACTIVE_TASK_STATUSES = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRYING)
-TASK_RUN_OUTCOME_FIELDS = [
+TASK_RUN_OUTCOME_FIELDS = (
     "status",
     "input",
     "output",
@@ -50,7 +58,8 @@ TASK_RUN_OUTCOME_FIELDS = [
     "next_retry_at",
     "started_at",
     "finished_at",
-]
+)
+RUN_OUTCOME_FIELDS = ("status", "error", "finished_at", "started_at", "fields", "skip_reason")
 
 
 def describe(error: BaseException) -> str:
@@ -125,7 +134,7 @@ def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
 
 
 def _locked_run(run_id: int) -> WorkflowRun | None:
-    return next(iter(WorkflowRun.objects.select_for_update().filter(pk=run_id)), None)
+    return rows.locked(WorkflowRun, run_id)
 
 
 def _start_task(run: WorkflowRun, task_run: TaskRun, *, job_attempts: int = 1) -> None:
@@ -157,9 +166,7 @@ def _finish(run: WorkflowRun, status: str, *, error: str = "") -> None:
     run.status = status
     run.error = error[:ERROR_LIMIT]
     run.finished_at = timezone.now()
-    run.save(
-        update_fields=["status", "error", "finished_at", "started_at", "fields", "skip_reason"]
-    )
+    rows.save_fields(run, RUN_OUTCOME_FIELDS)
 
 
 # Context and rendering -----------------------------------------------------------------------
@@ -318,7 +325,7 @@ def _record_success(run: WorkflowRun, task_run: TaskRun, output: dict) -> None:
     task_run.error = ""
     task_run.next_retry_at = None
     task_run.finished_at = timezone.now()
-    task_run.save(update_fields=TASK_RUN_OUTCOME_FIELDS)
+    rows.save_fields(task_run, TASK_RUN_OUTCOME_FIELDS)
     _advance(run, task_run, failed=False)
 
 
@@ -345,7 +352,7 @@ def _record_failure(run: WorkflowRun, task_run: TaskRun, error: BaseException) -
             task_run.status = TaskStatus.RETRYING
             task_run.error = text
             task_run.next_retry_at = retry_at
-            task_run.save(update_fields=TASK_RUN_OUTCOME_FIELDS)
+            rows.save_fields(task_run, TASK_RUN_OUTCOME_FIELDS)
             run.status = RunStatus.RETRYING
             run.save(update_fields=["status"])
             actions.enqueue_task(task_run, run, run_after=retry_at)
@@ -356,7 +363,7 @@ def _record_failure(run: WorkflowRun, task_run: TaskRun, error: BaseException) -
     task_run.error = text[:ERROR_LIMIT]
     task_run.next_retry_at = None
     task_run.finished_at = now
-    task_run.save(update_fields=TASK_RUN_OUTCOME_FIELDS)
+    rows.save_fields(task_run, TASK_RUN_OUTCOME_FIELDS)
     _advance(run, task_run, failed=True)
 
 
