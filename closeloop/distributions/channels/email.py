@@ -36,8 +36,8 @@ from closeloop.outbox.backends import ORGANIZATION_HEADER
 # What Django's message().as_bytes(linesep="\r\n") folds headers with.
 HEADERS = policy.compat32.clone(linesep="\r\n")
 MAX_LINE_BYTES = 998  # RFC 5322; Django switches a part to quoted-printable beyond it
-SHORT_HEADER = 78
 _NEWLINES = re.compile(rb"\r\n|\r|\n")
+_SPLIT_POINTS = re.compile(r"[\s,;]")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
 
 
@@ -65,30 +65,57 @@ class Rendered:
 
 
 class CompiledText:
-    """A piped-text template parsed once; render() fills in the fields only."""
+    """A piped-text template parsed once; render() fills in the fields only, with piping's
+    rules (tests/test_sending_fast.py checks the result against piping.render)."""
 
     def __init__(self, text: str, *, escape_html: bool, escape_text: bool = False):
         self.escape_html = escape_html
-        self.parts: list[str | piping.Field] = []
+        self.parts: list[str | tuple] = []
         for segment in piping.parse(text or ""):
             if isinstance(segment, piping.Text):
                 value = segment.value
                 self.parts.append(html.escape(value) if escape_text else value)
-            else:
-                self.parts.append(segment)
+            elif not segment.is_well_formed:
+                self.parts.append("")
+            elif segment.scheme in ("m", "e"):
+                self.parts.append((segment.scheme, segment.key))
+            elif segment.scheme == "l":
+                self.parts.append(("l", segment.key, segment.options.get("d")))
+            else:  # dates and the rest: piping renders the field alone, as inside the text
+                self.parts.append(("", segment.raw))
 
     def render(self, context: dict) -> str:
         out = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
-            elif part.scheme in ("m", "e") and part.is_well_formed:
-                # piping's lookup for a contact field or embedded data, without re-parsing
-                value = piping.to_text(context[part.scheme].get(part.key))
+            elif part[0] == "l":
+                out.append(self._link(context["l"], part[1], part[2]))
+            elif part[0]:
+                value = piping.to_text(context[part[0]].get(part[1]))
                 out.append(html.escape(value) if self.escape_html else value)
-            else:  # a field alone renders exactly as it would inside the text
-                out.append(piping.render(part.raw, context, escape_html=self.escape_html))
+            else:
+                out.append(piping.render(part[1], context, escape_html=self.escape_html))
         return "".join(out)
+
+    def _link(self, links: dict, name: str, label: str | None) -> str:
+        url = links.get(name)
+        if url is None:
+            url = links.get(LINK_FALLBACK[name])
+        url = piping.to_text(url)
+        if not url or not self.escape_html:
+            return url
+        if name.endswith("Link") and url.lower().startswith(("http://", "https://")):
+            return f'<a href="{html.escape(url)}">{html.escape(label or url)}</a>'
+        return html.escape(url)
+
+
+LINK_FALLBACK = {
+    "SurveyLink": "SurveyURL",
+    "SurveyURL": "SurveyLink",
+    "OptOutLink": "OptOutURL",
+    "OptOutURL": "OptOutLink",
+}
 
 
 def absolute(path: str) -> str:
@@ -277,10 +304,19 @@ def fold(name: str, value: str) -> bytes:
 
 
 def short_line(name: str, value: str) -> bytes:
-    """A header line; folded by the email package unless short plain ASCII (then it's as is)."""
-    if len(name) + len(value) + 2 <= SHORT_HEADER and value.isascii() and value.isprintable():
-        return f"{name}: {value}\r\n".encode()
+    """A header line as the email package folds it. A printable ASCII value it cannot split
+    (no space, comma or semicolon: a URL, an address, a Message-ID) is laid out according to
+    its length only, so that layout is computed once per length."""
+    if value.isascii() and value.isprintable() and not _SPLIT_POINTS.search(value):
+        before, after = _unsplittable_layout(name, len(value))
+        return before + value.encode() + after
     return fold(name, value)
+
+
+@functools.lru_cache(maxsize=512)
+def _unsplittable_layout(name: str, length: int) -> tuple[bytes, bytes]:
+    before, after = fold(name, "x" * length).rsplit(b"x" * length, 1)
+    return before, after
 
 
 @functools.lru_cache(maxsize=1024)
@@ -303,7 +339,9 @@ def part(subtype: str, body: str) -> bytes:
     """One text part as SafeMIMEText writes it: 7bit/8bit UTF-8, or quoted-printable when a
     line is longer than RFC 5322 allows."""
     encoded = body.encode(errors="surrogateescape")
-    if len(encoded) > MAX_LINE_BYTES and any(
+    # str.splitlines() splits at more characters than bytes.splitlines(): if no bytes line is
+    # too long, no str line is either; only then is Django's exact test needed.
+    if max(map(len, encoded.splitlines()), default=0) > MAX_LINE_BYTES and any(
         len(line.encode(errors="surrogateescape")) > MAX_LINE_BYTES for line in body.splitlines()
     ):
         encoding, payload = "quoted-printable", utf8_charset_qp.body_encode(body).encode()
