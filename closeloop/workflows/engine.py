@@ -181,10 +181,10 @@ def _payload_document(run: WorkflowRun) -> object:
         return None
 
 
-def steps_for(run: WorkflowRun, before_position: int) -> dict[str, piped.Step]:
+def steps_for(run: WorkflowRun, before_position: int) -> dict[str, piped.Step | piped.LazyStep]:
     """The event and the outputs of this attempt's earlier tasks, for piped text."""
     event_id = (run.definition.get("event") or {}).get("id", "")
-    event_step = piped.Step(run.fields, _payload_document(run))
+    event_step = piped.LazyStep(run.fields, lambda: _payload_document(run))
     steps = {event_id: event_step, piped.EVENT_ALIAS: event_step}
     if before_position == 0:
         return steps

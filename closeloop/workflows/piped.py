@@ -15,7 +15,8 @@ event payload, the task's output). The event also answers to the id "event".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +33,19 @@ class Step:
     document: object = None
 
 
+class LazyStep:
+    """A step whose document is loaded on first use (most tasks pipe no `$` path, and
+    parsing an event's payload again for every task would be wasted)."""
+
+    def __init__(self, values: Mapping, load_document: Callable[[], object]):
+        self.values = values
+        self._load_document = load_document
+
+    @functools.cached_property
+    def document(self) -> object:
+        return self._load_document()
+
+
 def resolve_path(document: object, selector: str) -> object:
     """The value at a JSONPath: one value, a list when several match, None when none does."""
     try:
@@ -43,7 +57,7 @@ def resolve_path(document: object, selector: str) -> object:
     return found[0] if len(found) == 1 else found
 
 
-def resolver(steps: Mapping[str, Step]):
+def resolver(steps: Mapping[str, Step | LazyStep]):
     def resolve(item: piping.Field) -> object:
         step = steps.get(item.key)
         if step is None:
@@ -56,7 +70,7 @@ def resolver(steps: Mapping[str, Step]):
     return resolve
 
 
-def run_context(steps: Mapping[str, Step], now: datetime | None = None) -> dict:
+def run_context(steps: Mapping[str, Step | LazyStep], now: datetime | None = None) -> dict:
     context: dict = {"ch": resolver(steps)}
     if now is not None:
         context["now"] = now
