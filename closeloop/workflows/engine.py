@@ -122,15 +122,45 @@ def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
         )
         for position, task in enumerate(tasks)
     ]
-    TaskRun.objects.bulk_create(task_runs)
-    first = task_runs[0]
-    if first.pk is None:  # a database that does not return the ids of a bulk insert
-        first = TaskRun.objects.get(run=run, generation=run.generation, position=0)
     run.status = RunStatus.RUNNING
     # A killed worker's lost attempt of the run job was also an attempt of its first task.
-    _start_task(run, first, job_attempts=job_attempts)
+    _start_first_task(run, task_runs, job_attempts)
     if run.finished_at is None:  # a run its tasks finished is saved already
         run.save(update_fields=["status", "started_at", "fields"])
+
+
+def _start_first_task(run: WorkflowRun, task_runs: list[TaskRun], job_attempts: int) -> None:
+    """Insert the attempt's TaskRuns and start the first task. An atomic first task runs
+    before the insert, so that a success is inserted as such (one statement, not two)."""
+    first = task_runs[0]
+    task_kind = registry.task_type(first.task_type)
+    if task_kind is None or not task_kind.atomic:
+        _insert(task_runs)
+        actions.enqueue_task(first, run)
+        return
+    output, error = _execute(run, first, job_attempts)
+    if error is None:
+        _set_succeeded(first, output)
+    _insert(task_runs)
+    if error is None:
+        _advance(run, first, failed=False)
+    else:
+        _record_failure(run, first, error)
+
+
+def _insert(task_runs: list[TaskRun]) -> None:
+    TaskRun.objects.bulk_create(task_runs)
+    for task_run in task_runs:
+        if task_run.pk is None:  # a database that does not return a bulk insert's ids
+            task_run.pk = (
+                TaskRun.objects.filter(
+                    run_id=task_run.run_id,
+                    generation=task_run.generation,
+                    task_id=task_run.task_id,
+                )
+                .values_list("pk", flat=True)
+                .get()
+            )
 
 
 def _locked_run(run_id: int) -> WorkflowRun | None:
@@ -271,19 +301,28 @@ def process_task(run_id: int, task_run_id: int, job_attempts: int) -> None:
 
 
 def _attempt(run: WorkflowRun, task_run: TaskRun, job_attempts: int) -> None:
-    now = timezone.now()
-    task_run.started_at = task_run.started_at or now
+    output, error = _execute(run, task_run, job_attempts)
+    if error is not None:
+        _record_failure(run, task_run, error)
+        return
+    _record_success(run, task_run, output)
+
+
+def _execute(
+    run: WorkflowRun, task_run: TaskRun, job_attempts: int
+) -> tuple[dict | None, Exception | None]:
+    """Run an atomic task in a savepoint: (output, None), or (None, the error) with the
+    task's writes undone."""
+    task_run.started_at = task_run.started_at or timezone.now()
     # A job re-run after its worker died counts the lost attempt too.
     task_run.attempts += max(1, job_attempts)
     try:
         task_kind, context = build_context(run, task_run, task_run.attempts)
         task_run.input = context.config
-        with transaction.atomic():  # a savepoint: a failed task's writes are undone
-            output = _json_safe(task_kind.run(context))
+        with transaction.atomic():
+            return _json_safe(task_kind.run(context)), None
     except Exception as error:
-        _record_failure(run, task_run, error)
-        return
-    _record_success(run, task_run, output)
+        return None, error
 
 
 def process_task_outside_transaction(run_id: int, task_run_id: int) -> None:
@@ -320,13 +359,17 @@ def process_task_outside_transaction(run_id: int, task_run_id: int) -> None:
 
 
 def _record_success(run: WorkflowRun, task_run: TaskRun, output: dict) -> None:
+    _set_succeeded(task_run, output)
+    rows.save_fields(task_run, TASK_RUN_OUTCOME_FIELDS)
+    _advance(run, task_run, failed=False)
+
+
+def _set_succeeded(task_run: TaskRun, output: dict) -> None:
     task_run.status = TaskStatus.SUCCEEDED
     task_run.output = output
     task_run.error = ""
     task_run.next_retry_at = None
     task_run.finished_at = timezone.now()
-    rows.save_fields(task_run, TASK_RUN_OUTCOME_FIELDS)
-    _advance(run, task_run, failed=False)
 
 
 def _record_failure(run: WorkflowRun, task_run: TaskRun, error: BaseException) -> None:
