@@ -144,13 +144,19 @@ def export_file(survey: Survey, file_id: str) -> ResponseExport | None:
 
 
 def survey_for_respondents(public_id: str) -> Survey | None:
-    """A survey that has been published at least once (drafts do not exist for respondents)."""
-    return (
+    """A survey that has been published at least once (drafts do not exist for respondents),
+    with its current version from the process cache (see closeloop.surveys.published)."""
+    survey = (
         Survey.objects.select_related("current_version")
+        .defer("definition", "current_version__definition")
         .filter(public_id=public_id, current_version__isnull=False)
         .exclude(status=SurveyStatus.DRAFT)
         .first()
     )
+    if survey is not None:
+        stamp = survey.current_version
+        survey.current_version = published.version(stamp.pk, stamp.published_at)
+    return survey
 
 
 def link_by_token(token: str) -> SurveyLink | None:
@@ -253,11 +259,16 @@ def response_of_link(link: SurveyLink) -> Response | None:
 
 
 def anonymous_response(survey: Survey, public_id: str) -> Response | None:
-    return (
+    response = (
         Response.objects.select_related("version")
+        .defer("version__definition")
         .filter(survey=survey, public_id=public_id, link__isnull=True)
         .first()
     )
+    if response is not None:
+        response.survey = survey
+        response.version = published.version(response.version_id, response.version.published_at)
+    return response
 
 
 def jobs_response(public_id: str) -> Response | None:

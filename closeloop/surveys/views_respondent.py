@@ -194,6 +194,7 @@ def anonymous(request: HttpRequest, survey_id: str) -> HttpResponse:
     return render_page(
         request,
         version_definition=version.definition,
+        version=version,
         language=_language(version, requested_language),
         page=logic.first_page(version.definition, {}, embedded),
         answers={},

@@ -366,3 +366,43 @@ def test_question_on_hidden_page_is_skipped(client, org_a):
     response = Response.objects.get()
     assert response.finished and response.answers == {"QID1": 10}
     assert "Thank you" in client.get(finished["Location"]).content.decode()
+
+
+def test_respondent_pages_read_once_and_write_once(client, survey_a, contact_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = link_for(survey_a, contact_a)
+    client.get(url)  # starts the response
+    with CaptureQueriesContext(connection) as view:
+        assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as submit:
+        assert post(client, url, 0, {"QID1": "9"}).status_code == 302
+    assert len(view) == 1  # link, survey, contact, response and version in one read
+    writes = [q["sql"] for q in submit if not q["sql"].startswith("SELECT")]
+    assert len(submit) == 2 and len(writes) == 1 and writes[0].startswith("UPDATE")
+
+
+def test_a_submit_that_lost_a_race_changes_nothing(survey_a, contact_a):
+    link, _url = actions.create_link(survey_a, contact_a)
+    response = actions.start_link_response(link)
+    stale = Response.objects.select_related("version", "survey").get(pk=response.pk)
+    first = actions.submit_page(response, 0, lambda name: ["9"] if name == "QID1" else [])
+    assert first.saved and first.page == 2  # 9: the page of QID2 (shown if 6 or less) skipped
+    # The same page again from a copy read before the first save (a double submit).
+    late = actions.submit_page(stale, 0, lambda name: ["2"] if name == "QID1" else [])
+    assert not late.finished and late.page == 2
+    response.refresh_from_db()
+    assert response.answers == {"QID1": 9} and response.last_page == 2
+
+
+def test_published_versions_are_cached_by_id_and_publication_time(org_a):
+    from closeloop.surveys import published
+
+    survey = make_survey(*org_a)
+    version = survey.current_version
+    cached = published.version(version.pk, version.published_at)
+    assert cached.definition == version.definition
+    assert published.version(version.pk, version.published_at) is cached
+    other_time = version.published_at + timedelta(seconds=1)  # a reused id: never served
+    assert published.version(version.pk, other_time) is not cached
