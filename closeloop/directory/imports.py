@@ -174,6 +174,7 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
     plan = column_plan(first[1])
     skip = contact_import.processed_rows
     chunk: list[tuple[int, list[str]]] = []
+    next_analyze = chunk_rows
     for number, cells in rows:
         if skip:
             skip -= 1
@@ -185,6 +186,12 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
         if len(chunk) >= chunk_rows:
             _commit_chunk(contact_import, plan, chunk)
             chunk = []
+            if contact_import.created_count >= next_analyze:
+                # Each time the import has doubled the contacts it added. Statistics of an
+                # empty table (0 rows) make PostgreSQL probe by (directory, id) and filter,
+                # which walks the whole directory for each value of the chunk.
+                refresh_statistics()
+                next_analyze = 2 * contact_import.created_count
             if progress:
                 progress(contact_import)
     if chunk:
