@@ -1,5 +1,6 @@
 """CSV import: the bulk upsert equals one-by-one upserts; reports; resuming; the job; export."""
 
+import contextlib
 import csv
 import io
 
@@ -83,6 +84,51 @@ def test_bulk_upsert_equals_one_by_one(org_a, rows, rules):
     got = [o if o in ("created", "rejected") else "matched" for o, _c, _r in outcomes]
     assert got == expected
     assert snapshot(bulk) == snapshot(one_by_one)
+
+
+phones = st.sampled_from(["", "+14155550123", "(415) 555-0123", "+44 20 7946 0958", "123"])
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=st.lists(st.tuples(emails, refs, phones, st.sampled_from(["", "Gold"])), max_size=4),
+    incoming=st.lists(
+        st.tuples(emails, refs, phones, st.sampled_from(["", "Blue", "Gold"])), max_size=6
+    ),
+    rules=st.sampled_from([[["extRef"], ["email"]], [["phone"]], [["email", "phone"]]]),
+)
+def test_bulk_merges_into_stored_contacts_as_one_by_one(org_a, stored, incoming, rules):
+    """Stored contacts updated by a chunk (PostgreSQL: one UPDATE … FROM a COPY) end up as
+    one-by-one upserts leave them."""
+    one_by_one = make_directory(org_a[0], name="a", is_default=False, dedup_rules=rules)
+    bulk = make_directory(org_a[0], name="b", is_default=False, dedup_rules=rules)
+
+    def row(email, ref, phone, tier):
+        return {"email": email, "extRef": ref, "phone": phone}, {"Tier": tier}
+
+    for values in stored:
+        for directory in (one_by_one, bulk):
+            with contextlib.suppress(InvalidValue):
+                actions.upsert_contact(directory, *row(*values))
+    expected = []
+    for values in incoming:
+        try:
+            _contact, created = actions.upsert_contact(one_by_one, *row(*values))
+            expected.append("created" if created else "matched")
+        except InvalidValue:
+            expected.append("rejected")
+    outcomes = actions.upsert_contacts_bulk(bulk, [row(*values) for values in incoming])
+    got = [o if o in ("created", "rejected") else "matched" for o, _c, _r in outcomes]
+    assert got == expected
+    assert snapshot(bulk) == snapshot(one_by_one)
+    normalized = sorted(
+        Contact.objects.filter(directory=bulk).values_list("email_normalized", "phone_e164")
+    )
+    assert normalized == sorted(
+        Contact.objects.filter(directory=one_by_one).values_list("email_normalized", "phone_e164")
+    )
 
 
 def test_bulk_outcomes_and_reasons(directory):
