@@ -138,3 +138,15 @@ def test_builder_to_spanish_page_for_a_spanish_contact(logged_in_a, client, org_
     html = client.get(link_url.split("://", 1)[1].split("/", 1)[1].join(["/", ""])).content.decode()
     assert 'lang="es"' in html
     assert "Ana, ¿nos recomendaría Oslo?" in html
+
+
+def test_every_builder_screen_is_linked_from_the_survey(logged_in_a, org_a):
+    survey = make_survey(*org_a)
+    for page in ("edit", "translations", "results"):
+        html = logged_in_a.get(url(page, survey)).content.decode()
+        for screen in ("edit", "translations", "results"):
+            assert f'href="{url(screen, survey)}"' in html, (page, screen)
+    edit = logged_in_a.get(url("edit", survey)).content.decode()
+    for screen in ("preview", "flow", "options"):
+        assert f'href="{url(screen, survey)}"' in edit, screen
+    assert f'href="{reverse("distributions:survey", args=[survey.public_id])}"' in edit
