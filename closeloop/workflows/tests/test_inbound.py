@@ -306,3 +306,27 @@ def test_cached_entries_expire_and_the_cache_stays_bounded():
         cache.put(key, key)
     cache.put("e", "e")  # full: starts over rather than growing
     assert [cache.get(key) for key in "bcde"] == [None, None, None, "e"]
+
+
+def test_on_postgresql_an_accepted_event_is_one_statement(client, workflow, token_a, is_postgres):
+    """Run, job and the workers' wake-up in one INSERT, committed before the 202."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if not is_postgres:
+        pytest.skip("the one-statement insert is PostgreSQL's")
+    assert post(client, url(workflow), token=token_a, HTTP_IDEMPOTENCY_KEY="a").status_code == 202
+    with CaptureQueriesContext(connection) as second:
+        response = post(client, url(workflow), token=token_a, HTTP_IDEMPOTENCY_KEY="b")
+    assert response.status_code == 202
+    assert len(second.captured_queries) == 1
+    run = WorkflowRun.objects.get(public_id=response.json()["runId"])
+    job = Job.objects.get(kind=actions.RUN_JOB, payload__run=run.pk)
+    assert (job.payload, job.organization_id) == (
+        {"run": run.pk, "generation": 1},
+        run.organization_id,
+    )
+    # The same key again inserts nothing and answers with the first run.
+    again = post(client, url(workflow), token=token_a, HTTP_IDEMPOTENCY_KEY="b")
+    assert (again.status_code, again.json()["runId"]) == (200, run.public_id)
+    assert Job.objects.filter(kind=actions.RUN_JOB).count() == 2
