@@ -1,11 +1,14 @@
-"""The worker's side of a run: conditions, then the tasks in order, each its own job.
+"""The worker's side of a run: conditions, then the tasks in order.
 
 - `workflows.run` {run, generation} (atomic): map the fields again on a retry from the
   start, evaluate the conditions (a failing check makes the run *skipped* with the reason),
-  create the TaskRuns of this attempt and queue the first task.
-- `workflows.task` {run, task_run} (atomic): run a task whose type is atomic in the worker's
-  transaction, so that its effects, its output and the next task's job commit together or
-  not at all: a worker killed mid-task leaves nothing behind and the job runs again.
+  create the TaskRuns of this attempt and start the first task. Atomic tasks run at once in
+  this job's transaction, one after the other, so that each task's effects, its output and
+  the next task's start commit together or not at all: a worker killed mid-task leaves
+  nothing behind and the job runs again. The chain stops at a task that calls a remote
+  system or waits for a retry; that one gets a job of its own.
+- `workflows.task` {run, task_run} (atomic): an atomic task's retry, or the task a run
+  retried from its failed task resumes at, in the worker's transaction as above.
 - `workflows.task_io` {run, task_run} (not atomic): for task types that call remote systems.
   The attempt is recorded first, the task runs outside any transaction, then its outcome is
   recorded; such task types make their side effects idempotent with the context's key.
@@ -108,7 +111,15 @@ def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
     if not tasks:
         _finish(run, RunStatus.SUCCEEDED)
         return
-    task_runs = [
+    run.status = RunStatus.RUNNING
+    # A killed worker's lost attempt of the run job was also an attempt of its first task.
+    _start_first_task(run, _new_task_runs(run, tasks, now), job_attempts)
+    if run.finished_at is None:  # a run its tasks finished is saved already
+        run.save(update_fields=["status", "started_at", "fields"])
+
+
+def _new_task_runs(run: WorkflowRun, tasks: list, now) -> list[TaskRun]:
+    return [
         TaskRun(
             organization_id=run.organization_id,
             run=run,
@@ -122,11 +133,6 @@ def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
         )
         for position, task in enumerate(tasks)
     ]
-    run.status = RunStatus.RUNNING
-    # A killed worker's lost attempt of the run job was also an attempt of its first task.
-    _start_first_task(run, task_runs, job_attempts)
-    if run.finished_at is None:  # a run its tasks finished is saved already
-        run.save(update_fields=["status", "started_at", "fields"])
 
 
 def _start_first_task(run: WorkflowRun, task_runs: list[TaskRun], job_attempts: int) -> None:
@@ -167,7 +173,7 @@ def _locked_run(run_id: int) -> WorkflowRun | None:
     return rows.locked(WorkflowRun, run_id)
 
 
-def _start_task(run: WorkflowRun, task_run: TaskRun, *, job_attempts: int = 1) -> None:
+def _start_task(run: WorkflowRun, task_run: TaskRun) -> None:
     """Run an atomic task at once, in the transaction in hand; queue any other as a job.
 
     Running it here rather than as a job of its own saves a job's enqueue, claim and
@@ -178,7 +184,7 @@ def _start_task(run: WorkflowRun, task_run: TaskRun, *, job_attempts: int = 1) -
     if task_kind is None or not task_kind.atomic:
         actions.enqueue_task(task_run, run)
         return
-    _attempt(run, task_run, job_attempts)
+    _attempt(run, task_run, job_attempts=1)
 
 
 def _survey_of(run: WorkflowRun):
