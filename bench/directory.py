@@ -1,7 +1,7 @@
 """XM Directory at scale: CSV import of N contacts next to a raw COPY, then dedup matching and
 search latencies with N contacts in the directory.
 
-    .venv/bin/python bench/directory.py [--contacts 1000000] [--samples 2000] [--chunk 2000]
+    .venv/bin/python bench/directory.py [--contacts 1000000] [--samples 2000] [--chunk 5000]
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_directory
 (created if missing; the directory's tables are emptied first). A SQLite URL works too, with
@@ -55,7 +55,7 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=2_000)
-    parser.add_argument("--chunk", type=int, default=2_000, help="rows per committed chunk")
+    parser.add_argument("--chunk", type=int, default=5_000, help="rows per committed chunk")
     return parser.parse_args()
 
 

@@ -25,7 +25,7 @@ from closeloop.directory.models import Contact, ContactImport, ImportStatus
 
 log = logging.getLogger("closeloop.directory.imports")
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 MAX_COLUMNS = 200
 csv.field_size_limit(1024 * 1024)
 

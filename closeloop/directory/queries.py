@@ -6,6 +6,7 @@ ids, so that callers cannot tell the two apart.
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
@@ -124,10 +125,10 @@ def contacts_page(
     if search:
         conditions = search_conditions(search, directory.default_phone_region)
         parts = [contacts.filter(condition) for condition in conditions]
-    found: dict[int, Contact] = {}
-    for part in parts:
-        for row in part.filter(id__gt=after_id).order_by("id")[: limit + 1]:
-            found[row.pk] = row
+    pages = [part.filter(id__gt=after_id).order_by("id")[: limit + 1] for part in parts]
+    if len(pages) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        pages = [pages[0].union(*pages[1:], all=True)]  # one round trip (PostgreSQL)
+    found = {row.pk: row for page in pages for row in page}
     rows = [found[pk] for pk in sorted(found)][: limit + 1]
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].pk
