@@ -40,6 +40,7 @@ from common import REPO_ROOT, ensure_postgres_database, free_port, set_up_django
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_distributions"
 SINK = "/usr/sbin/smtp-sink"
 BRAND = "bench-distributions"
+REPORT_EVERY = 10  # seconds between progress lines
 FIRST = ["Jane", "John", "Émile", "Aiko", "Carlos", "Fatima", "Liam", "Mia", "Noah", "Olga"]
 LAST = ["Doe", "Smith", "Zola", "Tanaka", "García", "Khan", "Murphy", "Rossi", "Brown", "Ivanova"]
 SUBJECT = "${m://FirstName}, how was your visit to ${e://Field/Store}?"
@@ -116,16 +117,21 @@ class Sink:
                 time.sleep(0.05)
         raise SystemExit(f"smtp-sink did not start: {self.process.poll()}")
 
-    def wait_for(self, count: int, idle_timeout: float, alive=lambda: True) -> float:
+    def wait_for(self, count: int, idle_timeout: float, alive=lambda: True, report=None) -> float:
         """Wait until `count` messages were accepted; the moment (time.time()) it happened.
-        Gives up when nothing arrives for idle_timeout seconds or alive() turns false."""
+        Gives up when nothing arrives for idle_timeout seconds or alive() turns false;
+        calls report(accepted) every few seconds."""
         last_change, last_seen = time.monotonic(), -1
+        next_report = time.monotonic() + REPORT_EVERY
         with self.changed:
             while self.accepted < count:
                 if self.accepted != last_seen:
                     last_change, last_seen = time.monotonic(), self.accepted
                 if time.monotonic() - last_change > idle_timeout or not alive():
                     raise SystemExit(f"the sink accepted only {self.accepted} of {count}")
+                if report is not None and time.monotonic() >= next_report:
+                    next_report += REPORT_EVERY
+                    report(self.accepted)
                 self.changed.wait(0.5)
             return time.time()
 
@@ -284,11 +290,19 @@ def start_workers(url: str, count: int, sink: Sink) -> list[subprocess.Popen]:
 
 def peak_rss_mb(process: subprocess.Popen) -> float:
     """VmHWM: the largest resident set the process has had so far."""
+    return _status_mb(process, "VmHWM")
+
+
+def current_rss_mb(process: subprocess.Popen) -> float:
+    return _status_mb(process, "VmRSS")
+
+
+def _status_mb(process: subprocess.Popen, field: str) -> float:
     try:
         status = Path(f"/proc/{process.pid}/status").read_text()
     except OSError:
         return 0.0
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    match = re.search(rf"{field}:\s+(\d+) kB", status)
     return int(match.group(1)) / 1024 if match else 0.0
 
 
@@ -330,10 +344,20 @@ def run_distribution(url: str, sink: Sink, recipients: int, workers: int) -> tup
             text_body=TEXT_BODY,
             from_name="Åsa at Bench Stores",
         )
+
+        def report(accepted: int) -> None:
+            rss = ", ".join(f"{current_rss_mb(process):.0f}" for process in processes)
+            print(
+                f"  … {accepted - before} accepted after {time.time() - started:.0f} s; "
+                f"worker RSS {rss} MB",
+                flush=True,
+            )
+
         ended = sink.wait_for(
             before + recipients,
             idle_timeout=60,
             alive=lambda: all(process.poll() is None for process in processes),
+            report=report,
         )
         peak = max(peak_rss_mb(process) for process in processes)
     finally:
