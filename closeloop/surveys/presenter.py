@@ -36,10 +36,26 @@ def _option_ids(value: Any) -> list[str]:
     return []
 
 
+def _texts_of(question: dict):
+    yield question.get("text", "")
+    yield question.get("lowLabel", "")
+    yield question.get("highLabel", "")
+    for key in ("choices", "rows", "columns"):
+        for option in question.get(key, []):
+            yield option["text"]
+
+
+def is_static(question: dict, value: Any, error: str) -> bool:
+    """True when the question's markup is the same for every respondent: unanswered, no
+    error, no piped text. Such markup can be rendered once per version and language."""
+    return value is None and not error and not any("${" in text for text in _texts_of(question))
+
+
 def question_view(question: dict, value: Any, error: str, context: Mapping) -> dict:
     qid = question["id"]
     view: dict[str, Any] = {
         "id": qid,
+        "static": is_static(question, value, error),
         "type": question["type"],
         "text": pipe(question.get("text", ""), context),
         "required": question.get("required", False),

@@ -9,6 +9,7 @@ from a backup, test databases) can never serve another version's definition.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from closeloop.surveys import definition as schema
@@ -18,6 +19,7 @@ MAX_VERSIONS = 500  # a few MB at most; cleared whole when full (publishing is r
 
 _versions: dict[tuple[int, datetime], SurveyVersion] = {}
 _translated: dict[tuple[int, datetime, str], dict] = {}
+_fragments: dict[tuple[int, datetime, str, str], str] = {}
 _lock = threading.Lock()
 
 
@@ -36,6 +38,7 @@ def remember(found: SurveyVersion) -> SurveyVersion:
         if len(_versions) >= MAX_VERSIONS:
             _versions.clear()
             _translated.clear()
+            _fragments.clear()
         _versions[(found.pk, found.published_at)] = found
     return found
 
@@ -52,7 +55,20 @@ def translated(found: SurveyVersion, language: str) -> dict:
     return result
 
 
+def fragment(found: SurveyVersion, language: str, name: str, render: Callable[[], str]) -> str:
+    """Markup that depends only on the version and language (a question nobody answered yet,
+    without piped text), rendered once per process."""
+    key = (found.pk, found.published_at, language or "", name)
+    html = _fragments.get(key)
+    if html is None:
+        html = render()
+        with _lock:
+            _fragments[key] = html
+    return html
+
+
 def forget_all() -> None:
     with _lock:
         _versions.clear()
         _translated.clear()
+        _fragments.clear()

@@ -6,8 +6,11 @@ resume through a signed cookie naming their response. Nothing here stores an IP 
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -89,8 +92,19 @@ def render_page(
         errors=errors,
         values=values,
     )
+    if version is not None:
+        _render_static_questions(view["questions"], version, language)
     context = {**view, "language": language.lower(), "preview": preview, **(extra or {})}
     return render(request, "surveys/respondent/page.html", context, status=200)
+
+
+def _render_static_questions(questions: list[dict], version: SurveyVersion, language: str) -> None:
+    """Fill `html` of the questions whose markup is the same for everyone (cached)."""
+    template = get_template("surveys/respondent/_question.html")
+    for question in questions:
+        if question["static"]:
+            render_once = partial(template.render, {"q": question})
+            question["html"] = published.fragment(version, language, question["id"], render_once)
 
 
 def render_end(request: HttpRequest, response: Response, *, preview: bool = False) -> HttpResponse:

@@ -406,3 +406,26 @@ def test_published_versions_are_cached_by_id_and_publication_time(org_a):
     assert published.version(version.pk, version.published_at) is cached
     other_time = version.published_at + timedelta(seconds=1)  # a reused id: never served
     assert published.version(version.pk, other_time) is not cached
+
+
+def test_unanswered_questions_without_piped_text_render_once(client, survey_a, contact_a):
+    from closeloop.surveys import presenter, published
+
+    definition = survey_a.current_version.definition
+    questions = {q["id"]: q for q in definition["blocks"][0]["elements"] if "id" in q}
+    assert not presenter.is_static(questions["QID1"], None, "")  # ${m://FirstName}
+    assert presenter.is_static(questions["QID4"], None, "")
+    assert not presenter.is_static(questions["QID4"], {"1": "3"}, "")  # answered: checked
+    assert not presenter.is_static(questions["QID4"], None, "Please answer every statement.")
+
+    published.forget_all()
+    url = link_for(survey_a, contact_a)
+    post(client, url, 0, {"QID1": "9"})  # 9: straight to the page of QID3 and QID4
+    first = client.get(url).content.decode()
+    checked = 'id="QID4-1-3" value="3" checked'
+    assert 'id="QID4-1-3" value="3">' in first and checked not in first
+    assert [key[-1] for key in published._fragments] == ["QID4"]  # QID3 pipes QID2
+    errors = post(client, url, 2, {"QID4_ROW_1": "3"})  # QID3 is required: shown again
+    html = errors.content.decode()
+    assert errors.status_code == 200 and checked in html and 'id="QID3-error"' in html
+    assert first.count('<fieldset class="question') == html.count('<fieldset class="question')
