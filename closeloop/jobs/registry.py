@@ -29,6 +29,7 @@ class Handler:
     function: Callable
     atomic: bool
     lease_seconds_override: int | None
+    savepoint: bool = True
 
     @property
     def lease_seconds(self) -> int:
@@ -41,12 +42,18 @@ class Handler:
 _handlers: dict[str, Handler] = {}
 
 
-def job_handler(kind: str, *, lease_seconds: int | None = None, atomic: bool = True):
+def job_handler(
+    kind: str, *, lease_seconds: int | None = None, atomic: bool = True, savepoint: bool = True
+):
     """Register `function(payload, job)` as the handler of jobs of this kind.
 
     atomic=True runs the handler in the transaction that marks the job succeeded, so its
     database effects happen exactly once. Use atomic=False for long external I/O that must not
     hold a transaction open; such handlers must be idempotent themselves.
+
+    savepoint=False (atomic handlers that handle their own failures and touch nothing outside
+    the database) skips the savepoint around each job, two round trips: if such a handler
+    raises, the worker rolls back its whole chunk and runs it again with savepoints.
     """
 
     def register(function: Callable) -> Callable:
@@ -56,7 +63,7 @@ def job_handler(kind: str, *, lease_seconds: int | None = None, atomic: bool = T
                 f"Job kind {kind!r} has two handlers: {_name(existing.function)} "
                 f"and {_name(function)}."
             )
-        _handlers[kind] = Handler(kind, function, atomic, lease_seconds)
+        _handlers[kind] = Handler(kind, function, atomic, lease_seconds, savepoint)
         return function
 
     return register

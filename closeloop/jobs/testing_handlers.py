@@ -114,3 +114,11 @@ def swallows_error(payload: dict, job) -> None:
             raise ValueError("half-done")
     except ValueError:
         pass
+
+
+@job_handler("test.effect_bare", savepoint=False)
+def effect_bare(payload: dict, job) -> None:
+    """Record an effect without a savepoint; fail when asked to (the chunk runs again)."""
+    _record_effect(job)
+    if payload.get("fail"):
+        raise ConnectionError("failed without a savepoint")

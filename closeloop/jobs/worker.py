@@ -53,6 +53,10 @@ class SwallowedDatabaseError(Exception):
     pass
 
 
+class ChunkAborted(Exception):
+    """A job run without a savepoint raised: its chunk's transaction must be rolled back."""
+
+
 class Worker:
     def __init__(self, *, batch_size: int = 100, with_scheduler: bool = False):
         self.id = new_worker_id()
@@ -168,9 +172,13 @@ class Worker:
 
     def _run_in_transactions(self, jobs: list[Job]) -> None:
         remaining = jobs
+        with_savepoints = False
         while remaining:
             try:
-                remaining = self._run_chunk(remaining)
+                remaining = self._run_chunk(remaining, with_savepoints=with_savepoints)
+                with_savepoints = False
+            except ChunkAborted:
+                with_savepoints = True  # the same jobs again, each in its own savepoint
             except DatabaseError:
                 log.exception("Worker %s: a transaction of %d jobs failed", self.id, len(remaining))
                 _discard_broken_connection()
@@ -188,8 +196,11 @@ class Worker:
                 log.exception("Worker %s: job %s broke its transaction", self.id, job.id)
                 _discard_broken_connection()
 
-    def _run_chunk(self, jobs: list[Job]) -> list[Job]:
-        """Run jobs in one transaction for up to CHUNK_SECONDS; return the ones not reached."""
+    def _run_chunk(self, jobs: list[Job], *, with_savepoints: bool = True) -> list[Job]:
+        """Run jobs in one transaction for up to CHUNK_SECONDS; return the ones not reached.
+
+        Without `with_savepoints`, jobs whose handler does without one (savepoint=False) run
+        bare, and ChunkAborted rolls the whole chunk back if one of them raises."""
         deadline = time.monotonic() + CHUNK_SECONDS
         succeeded: list[int] = []
         failures: list[Failure] = []
@@ -205,7 +216,10 @@ class Worker:
                         "Worker %s lost job %s to another worker (lease expired)", self.id, job.id
                     )
                     continue
-                failure = self._run_in_savepoint(job)
+                if with_savepoints or _needs_savepoint(job):
+                    failure = self._run_in_savepoint(job)
+                else:
+                    failure = self._run_bare(job)
                 if failure is None:
                     succeeded.append(job.id)
                 else:
@@ -232,6 +246,15 @@ class Worker:
             return self._failure(job, error)
         savepoint.release()
         return None
+
+    def _run_bare(self, job: Job) -> None:
+        try:
+            _handler(job)(job.payload, job)
+            if connection.needs_rollback:
+                raise SwallowedDatabaseError("The handler left its transaction broken.")
+        except Exception as error:
+            log.info("Worker %s: job %s raised (%s); its chunk runs again", self.id, job.id, error)
+            raise ChunkAborted(job.id) from error
 
     def _run_outside_transaction(self, job: Job, handler: registry.Handler) -> None:
         try:
@@ -312,6 +335,11 @@ def _handler(job: Job) -> registry.Handler:
         # Transient on purpose: during a rolling deploy an older worker may not know a new kind.
         raise UnknownJobKind(f"No handler for job kind {job.kind!r} in this worker.")
     return handler
+
+
+def _needs_savepoint(job: Job) -> bool:
+    handler = registry.handler_for(job.kind)
+    return handler is None or handler.savepoint
 
 
 def _runs_in_transaction(job: Job) -> bool:

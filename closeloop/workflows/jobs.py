@@ -14,12 +14,14 @@ from closeloop.workflows import actions, engine
 log = logging.getLogger("closeloop.workflows")
 
 
-@job_handler(actions.RUN_JOB)
+# Their tasks run in savepoints of their own and record their failures, so these handlers
+# raise only on a database error or a bug: they do without the worker's savepoint per job.
+@job_handler(actions.RUN_JOB, savepoint=False)
 def run_workflow(payload: dict, job) -> None:
     engine.process_run(payload["run"], payload["generation"], job.attempts)
 
 
-@job_handler(actions.TASK_JOB)
+@job_handler(actions.TASK_JOB, savepoint=False)
 def run_task(payload: dict, job) -> None:
     engine.process_task(payload["run"], payload["task_run"], job.attempts)
 

@@ -271,3 +271,39 @@ def test_abandoned_jobs_are_claimed_before_the_queue():
 
     assert Job.objects.get(pk=abandoned.pk).status == JobStatus.SUCCEEDED
     assert Job.objects.get(pk=queued.pk).status == JobStatus.QUEUED
+
+
+def test_a_failing_job_without_savepoint_reruns_its_chunk_with_savepoints():
+    before = actions.enqueue("test.effect_bare")
+    failing = actions.enqueue("test.effect_bare", {"fail": True})
+    after = actions.enqueue("test.effect_bare")
+    with CaptureQueriesContext(connection) as queries:
+        Worker().run_once()
+
+    statuses = dict(
+        Job.objects.filter(pk__in=[before.pk, failing.pk, after.pk]).values_list("pk", "status")
+    )
+    assert statuses == {
+        before.pk: JobStatus.SUCCEEDED,
+        failing.pk: JobStatus.QUEUED,
+        after.pk: JobStatus.SUCCEEDED,
+    }
+    # The aborted first pass left nothing behind: each effect exists once, the failed one not.
+    assert effects_of(before.pk).count() == effects_of(after.pk).count() == 1
+    assert effects_of(failing.pk).count() == 0
+    assert [query for query in queries if query["sql"].startswith("SAVEPOINT")]
+
+
+def savepoints_running(kind: str, count: int) -> int:
+    for _ in range(count):
+        actions.enqueue(kind)
+    with CaptureQueriesContext(connection) as queries:
+        Worker().run_once()
+    assert Job.objects.filter(kind=kind, status=JobStatus.SUCCEEDED).count() == count
+    return len([query for query in queries if query["sql"].startswith("SAVEPOINT")])
+
+
+def test_jobs_without_savepoint_cost_none_when_they_succeed():
+    with_savepoints = savepoints_running("test.effect", 3)
+    without = savepoints_running("test.effect_bare", 3)
+    assert with_savepoints - without == 3  # one per job; the rest are the worker's own
