@@ -59,7 +59,7 @@ def _plain_email(text: str) -> str | None:
     return text.casefold()
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)  # more than an import chunk
 def _validated_email(text: str) -> str:
     plain = _plain_email(text)
     if plain is not None:
@@ -90,7 +90,7 @@ def normalize_phone(value: object, region: str = "US") -> str:
     return _e164(text, region)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)  # more than an import chunk
 def _e164(text: str, region: str) -> str:
     return phones.parse_e164(text, (region or "US").upper())
 
