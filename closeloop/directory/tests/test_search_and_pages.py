@@ -96,3 +96,34 @@ def test_postgresql_answers_embedded_value_search_from_the_gin_index(org_a, dire
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "contact_embedded_gin" in plan
+
+
+def test_search_within_a_mailing_list(org_a, directory):
+    vip = actions.create_mailing_list(directory, "VIP")
+    john = Contact.objects.get(directory=directory, first_name="John")
+    actions.add_to_mailing_list(vip, john)
+    rows, _ = queries.contacts_page(org_a[0], directory, search="Paris", mailing_list=vip)
+    assert [row.first_name for row in rows] == ["John"]
+    rows, _ = queries.contacts_page(org_a[0], directory, search="Berlin", mailing_list=vip)
+    assert rows == []
+
+
+def test_a_contact_matching_both_parts_of_a_search_is_listed_once(org_a, directory):
+    actions.upsert_contact(directory, {"firstName": "Paris", "email": "p@example.com"})
+    actions.upsert_contact(directory, {"firstName": "Parisa"}, {"City": "Paris"})
+    assert names(org_a[0], directory, "paris") == ["Paris", "Parisa"]
+    assert names(org_a[0], directory, "Paris") == ["John", "Paris", "Parisa"]
+
+
+def test_search_pages_walk_every_match_once(org_a, directory):
+    for number in range(5):
+        actions.upsert_contact(directory, {"firstName": f"Jo{number}"}, {"Team": "Jo"})
+    seen, cursor = [], 0
+    while True:
+        rows, cursor = queries.contacts_page(
+            org_a[0], directory, search="jo", after_id=cursor, limit=2
+        )
+        seen.extend(row.first_name for row in rows)
+        if cursor is None:
+            break
+    assert seen == ["John", "Jo0", "Jo1", "Jo2", "Jo3", "Jo4"]
