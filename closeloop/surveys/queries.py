@@ -159,16 +159,6 @@ def survey_for_respondents(public_id: str) -> Survey | None:
     return survey
 
 
-def link_by_token(token: str) -> SurveyLink | None:
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    return (
-        SurveyLink.objects.select_related("survey", "survey__current_version", "contact")
-        .filter(token_hash=hash_secret(token))
-        .first()
-    )
-
-
 @dataclass(frozen=True)
 class LinkVisit:
     """What a respondent page of an individual link needs: the link (with its survey and
@@ -252,10 +242,6 @@ def link_visit(token: str) -> LinkVisit | None:
         response.survey, response.link, response.contact = survey, link, link.contact
         response.version = version
     return LinkVisit(link, response, version)
-
-
-def response_of_link(link: SurveyLink) -> Response | None:
-    return Response.objects.select_related("version", "contact").filter(link=link).first()
 
 
 def anonymous_response(survey: Survey, public_id: str) -> Response | None:
