@@ -239,8 +239,9 @@ def link_visit(token: str) -> LinkVisit | None:
     if version is not None and version.pk == survey.current_version_id:
         survey.current_version = version
     if response is not None:
-        response.survey, response.link, response.contact = survey, link, link.contact
-        response.version = version
+        response.survey, response.link, response.version = survey, link, version
+        if response.contact_id == link.contact_id:
+            response.contact = link.contact
     return LinkVisit(link, response, version)
 
 
