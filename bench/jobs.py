@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/jobs.py [--jobs 20000] [--batch 100] [--baseline-rows 5000]
 
-DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench (created if
+DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_jobs (created if
 missing). The baseline is the cheapest durable way to move one row through two states: a
 single-row INSERT, commit, UPDATE, commit, over raw psycopg into a temporary table.
 The last line is machine-readable: jobs_per_s=… baseline_per_s=… ratio=…
@@ -16,7 +16,7 @@ import time
 
 from common import ensure_postgres_database, set_up_django
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_jobs"
 KIND = "bench.noop"
 
 
