@@ -110,8 +110,12 @@ class HasValue(models.Lookup):
 
     def as_postgresql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        path = f"$.* ? (@ == {json.dumps(str(self.rhs), ensure_ascii=False)})"
-        return f"{lhs} @? %s::jsonpath", [*lhs_params, path]
+        return f"{lhs} @? %s::jsonpath", [*lhs_params, embedded_value_path(self.rhs)]
+
+
+def embedded_value_path(value) -> str:
+    """The SQL/JSON path matching an object with some member equal to `value` (as text)."""
+    return f"$.* ? (@ == {json.dumps(str(value), ensure_ascii=False)})"
 
 
 class Directory(models.Model):
@@ -150,7 +154,9 @@ class Contact(models.Model):
     directory = models.ForeignKey(
         Directory, on_delete=models.CASCADE, related_name="contacts", db_index=False
     )
-    public_id = models.CharField(max_length=32, unique=True, default=new_contact_id, editable=False)
+    # Unique through Meta.constraints: a unique=True CharField also gets a second, `_like`
+    # index on PostgreSQL (for LIKE 'x%'), which no query uses and every insert maintains.
+    public_id = models.CharField(max_length=32, default=new_contact_id, editable=False)
     # As given.
     first_name = models.CharField(max_length=200, blank=True)
     last_name = models.CharField(max_length=200, blank=True)
@@ -179,6 +185,7 @@ class Contact(models.Model):
             _pattern_index("last_name_normalized", "contact_dir_last"),
             models.Index(fields=["directory", "id"], name="contact_dir_id"),
         ]
+        constraints = [models.UniqueConstraint(fields=["public_id"], name="contact_public_id")]
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
