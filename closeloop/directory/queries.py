@@ -6,6 +6,8 @@ ids, so that callers cannot tell the two apart.
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
@@ -21,6 +23,7 @@ from closeloop.directory.models import (
     MailingListMembership,
     Transaction,
     TransactionBatch,
+    embedded_value_path,
 )
 
 MAX_PAGE = 100
@@ -85,25 +88,47 @@ def search_conditions(term: str, region: str = "US") -> list[Q]:
     term = (term or "").strip()
     if not term:
         return []
-    if "=" in term and not term.startswith("="):
+    if _is_field_value(term):
         name, _, value = term.partition("=")
         return [Q(Exact(KeyTextTransform(name.strip(), "embedded_data"), value.strip()))]
+    condition = Q()
+    for alternative in _standard_alternatives(term, region):
+        both = Q()
+        for column, lookup, value in alternative:
+            both &= Q(**{f"{column}__{lookup}": value})
+        condition |= both
+    return [condition, Q(embedded_data__has_value=term)]
+
+
+def _is_field_value(term: str) -> bool:
+    return "=" in term and not term.startswith("=")
+
+
+def _standard_alternatives(term: str, region: str) -> list[tuple[tuple[str, str, str], ...]]:
+    """The search box's standard-field matches: alternatives (OR) of (column, lookup, value)
+    conditions (AND), lookup "exact" or "startswith"; one description for the ORM and the
+    SQL text."""
     folded = dedup.normalize_text(term)
-    condition = (
-        Q(email_normalized=dedup.normalize_field("email", term))
-        | Q(ext_ref_normalized__startswith=folded)
-        | Q(first_name_normalized__startswith=folded)
-        | Q(last_name_normalized__startswith=folded)
-    )
+    alternatives = [
+        (("email_normalized", "exact", dedup.normalize_field("email", term)),),
+        (("ext_ref_normalized", "startswith", folded),),
+        (("first_name_normalized", "startswith", folded),),
+        (("last_name_normalized", "startswith", folded),),
+    ]
     if "@" in folded:
-        condition |= Q(email_normalized__startswith=folded)
+        alternatives.append((("email_normalized", "startswith", folded),))
     phone = dedup.normalize_phone(term, region)
     if phone:
-        condition |= Q(phone_e164=phone)
+        alternatives.append((("phone_e164", "exact", phone),))
     parts = folded.split()
     if len(parts) == 2:
-        condition |= Q(first_name_normalized=parts[0], last_name_normalized__startswith=parts[1])
-    return [condition, Q(embedded_data__has_value=term)]
+        alternatives.append(
+            (
+                ("first_name_normalized", "exact", parts[0]),
+                ("last_name_normalized", "startswith", parts[1]),
+            )
+        )
+    return alternatives
 
 
 def contacts_page(
@@ -118,6 +143,19 @@ def contacts_page(
     """One page of contacts in id order (keyset pagination, no COUNT), and the cursor of the
     next page (None on the last one). A search runs one query per part of its condition and
     merges them by id."""
+    search = (search or "").strip()
+    if search and mailing_list is None and _searches_with_sql_text(search):
+        pages = [_search_page(organization, directory, search, after_id, limit)]
+    else:
+        pages = _orm_pages(organization, directory, after_id, limit, search, mailing_list)
+    found = {row.pk: row for page in pages for row in page}
+    rows = [found[pk] for pk in sorted(found)][: limit + 1]
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].pk
+    return rows, None
+
+
+def _orm_pages(organization, directory, after_id, limit, search, mailing_list) -> list:
     contacts = Contact.objects.filter(organization=organization, directory=directory)
     if mailing_list is not None:
         contacts = contacts.filter(memberships__mailing_list=mailing_list)
@@ -128,11 +166,54 @@ def contacts_page(
     pages = [part.filter(id__gt=after_id).order_by("id")[: limit + 1] for part in parts]
     if len(pages) > 1 and connection.features.supports_slicing_ordering_in_compound:
         pages = [pages[0].union(*pages[1:], all=True)]  # one round trip (PostgreSQL)
-    found = {row.pk: row for page in pages for row in page}
-    rows = [found[pk] for pk in sorted(found)][: limit + 1]
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].pk
-    return rows, None
+    return pages
+
+
+def _searches_with_sql_text(term: str) -> bool:
+    return connection.vendor == "postgresql" and not _is_field_value(term)
+
+
+def _search_page(organization, directory: Directory, term: str, after_id: int, limit: int):
+    """The search box's two parts in one SQL text built once per shape of the term: the ORM
+    took ~3/4 of a search's time compiling the same UNION for every request."""
+    alternatives = _standard_alternatives(term, directory.default_phone_region)
+    shape = tuple(tuple((column, lookup) for column, lookup, _ in both) for both in alternatives)
+    like = connection.ops.prep_for_like_query
+    values = [
+        like(value) + "%" if lookup == "startswith" else value
+        for both in alternatives
+        for _column, lookup, value in both
+    ]
+    scope = [directory.pk, organization.pk]
+    params = [
+        *scope,
+        *values,
+        after_id,
+        limit + 1,
+        *scope,
+        embedded_value_path(term),
+        after_id,
+        limit + 1,
+    ]
+    return Contact.objects.raw(_search_sql(shape), params)
+
+
+@functools.cache
+def _search_sql(shape: tuple[tuple[tuple[str, str], ...], ...]) -> str:
+    quote = connection.ops.quote_name
+    compare = {"exact": "{} = %s", "startswith": "{}::text LIKE %s"}
+    standard = " OR ".join(
+        "(" + " AND ".join(compare[lookup].format(quote(column)) for column, lookup in both) + ")"
+        for both in shape
+    )
+    scope = f"{quote('directory_id')} = %s AND {quote('organization_id')} = %s"
+    page = f"AND {quote('id')} > %s ORDER BY {quote('id')} LIMIT %s"
+    table = quote(Contact._meta.db_table)
+    return (
+        f"(SELECT * FROM {table} WHERE {scope} AND ({standard}) {page}) UNION ALL "
+        f"(SELECT * FROM {table} WHERE {scope} AND {quote('embedded_data')} @? %s::jsonpath "
+        f"{page})"
+    )
 
 
 def filtered_contacts(organization, directory: Directory, condition: Q, *, after_id=0, limit=100):

@@ -56,6 +56,8 @@ def names(organization, directory, term):
         ('Be"rlin', []),
         ("store=Paris", []),
         ("nobody", []),
+        ("us%", []),
+        ("u_er", []),
         ("", ["Jane", "John", "Émile"]),
     ],
 )
@@ -127,3 +129,22 @@ def test_search_pages_walk_every_match_once(org_a, directory):
         if cursor is None:
             break
     assert seen == ["John", "Jo0", "Jo1", "Jo2", "Jo3", "Jo4"]
+
+
+@pytest.mark.parametrize(
+    "term",
+    ["JANE@example.com", "john@", "(415) 555-0123", "user_", "u_er", "jane do", "Paris", "jo"],
+)
+def test_the_search_sql_text_finds_what_the_orm_query_finds(org_a, org_b, directory, term):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the search SQL text is PostgreSQL's")
+    actions.upsert_contact(directory, {"firstName": "Jo", "email": "jo@example.com"}, {"X": "jo"})
+    other = make_directory(org_b[0])
+    actions.upsert_contact(other, {"firstName": "John", "email": "john@example.com"})
+    for after_id in (0, Contact.objects.filter(directory=directory).order_by("id")[0].pk):
+        by_sql = queries._search_page(org_a[0], directory, term, after_id, 50)
+        by_orm = queries._orm_pages(org_a[0], directory, after_id, 50, term, None)
+        assert {row.pk for row in by_sql} == {row.pk for page in by_orm for row in page}
+    assert not list(queries._search_page(org_b[0], directory, term, 0, 50))
