@@ -22,7 +22,7 @@ from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 from django.utils import timezone
 
-from closeloop.directory import dedup, locks
+from closeloop.directory import chunks, dedup, locks
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.models import (
     MAX_FREQUENCY_RULES,
@@ -656,24 +656,6 @@ class _Draft:
         return contact
 
 
-def _prepare_rows(rows) -> tuple[list[tuple | None], list[tuple[str, Contact | None, str]]]:
-    """Each row checked: (values, unsubscribe, embedded), or None and its rejection."""
-    prepared: list[tuple | None] = []
-    outcomes: list[tuple[str, Contact | None, str]] = []
-    for fields, embedded_data in rows:
-        try:
-            values = clean_text_fields(fields)
-            unsubscribe = clean_bool(fields.get("unsubscribed"), "unsubscribed")
-            embedded = clean_embedded_data(embedded_data)
-        except InvalidValue as error:
-            prepared.append(None)
-            outcomes.append(("rejected", None, str(error)))
-            continue
-        prepared.append((values, unsubscribe, embedded))
-        outcomes.append(("", None, ""))
-    return prepared, outcomes
-
-
 def upsert_contacts_bulk(
     directory: Directory,
     rows: list[tuple[Mapping, Mapping | None]],
@@ -690,10 +672,34 @@ def upsert_contacts_bulk(
     spares building a model instance per row. Call it inside a transaction (the import
     commits chunk by chunk).
     """
+    checked = chunks.check_rows(rows, directory.dedup_rules, directory.default_phone_region)
+    return upsert_checked_rows(
+        directory,
+        [row for row, _reason in checked],
+        [reason for _row, reason in checked],
+        mailing_list=mailing_list,
+        with_contacts=with_contacts,
+    )
+
+
+def upsert_checked_rows(
+    directory: Directory,
+    rows: list[chunks.CheckedRow | None],
+    reasons: list[str] | None = None,
+    *,
+    mailing_list: MailingList | None = None,
+    with_contacts: bool = True,
+) -> list[tuple[str, Contact | None, str]]:
+    """upsert_contacts_bulk for rows already checked (chunks.check_rows, possibly in another
+    process); None for a rejected row, its reason in `reasons`."""
     _check_list(directory, mailing_list)
     region, rules = directory.default_phone_region, directory.dedup_rules
-    prepared, outcomes = _prepare_rows(rows)
-    found = [dedup.lookups(rules, item[0], item[2], region) if item else [] for item in prepared]
+    reasons = reasons or [""] * len(rows)
+    outcomes = [
+        ("", None, "") if row is not None else ("rejected", None, reason)
+        for row, reason in zip(rows, reasons, strict=True)
+    ]
+    found = [row.lookups if row is not None else [] for row in rows]
     now = timezone.now()
     with transaction.atomic():
         locks.lock_directory_dedup(directory)
@@ -733,15 +739,17 @@ def upsert_contacts_bulk(
             remember(existing)
         new: list[_Draft] = []
         dirty: dict[int, Contact] = {}
-        for position, item in enumerate(prepared):
-            if item is None:
+        for position, row in enumerate(rows):
+            if row is None:
                 continue
-            values, unsubscribe, embedded = item
+            values, unsubscribe, embedded = row.values, row.unsubscribe, row.embedded
             contact = match(found[position])
             if contact is None:
                 contact = _Draft(directory, now)
                 for name, value in values.items():
-                    _set_field(contact, name, value, region)
+                    setattr(contact, FIELD_ATTRIBUTES[name], value)
+                    if name in MATCH_COLUMNS:  # normalised when the row was checked
+                        setattr(contact, MATCH_COLUMNS[name], row.normalized[name])
                 contact.embedded_data = {k: v for k, v in embedded.items() if v.strip()}
                 if unsubscribe:
                     contact.unsubscribed, contact.unsubscribed_at = True, now

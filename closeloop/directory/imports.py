@@ -11,21 +11,27 @@ Row numbers are spreadsheet row numbers: the header is row 1, the first contact 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
+import multiprocessing
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from closeloop.directory import actions
-from closeloop.directory.dedup import InvalidValue
+from closeloop.directory import actions, chunks
 from closeloop.directory.models import Contact, ContactImport, ImportStatus
 
 log = logging.getLogger("closeloop.directory.imports")
 
 CHUNK_ROWS = 5000
+# From this many rows on, the rows are checked in a second process (its start costs ~1 s).
+PARALLEL_MIN_ROWS = 50_000
+CHECKED_AHEAD = 2  # chunks checked ahead of the one being written
 MAX_COLUMNS = 200
 csv.field_size_limit(1024 * 1024)
 
@@ -81,18 +87,6 @@ def column_plan(header: list[str]) -> list[tuple[str, str]]:
     if not any(kind != "ignore" for kind, _name in plan):
         raise ImportProblem("No column of the header names a contact field.")
     return plan
-
-
-def row_values(plan, cells: list[str]) -> tuple[dict, dict]:
-    if len(cells) != len(plan):
-        raise InvalidValue(f"The row has {len(cells)} cells; the header has {len(plan)}.")
-    fields, embedded = {}, {}
-    for (kind, name), cell in zip(plan, cells, strict=True):
-        if kind == "field":
-            fields[name] = cell
-        elif kind == "embedded" and cell.strip():
-            embedded[name] = cell
-    return fields, embedded
 
 
 def read_rows(path_or_file) -> Iterator[tuple[int, list[str]]]:
@@ -172,30 +166,66 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
     if first is None:
         raise ImportProblem("The file is empty.")
     plan = column_plan(first[1])
-    skip = contact_import.processed_rows
-    chunk: list[tuple[int, list[str]]] = []
+    directory = contact_import.directory
+    remaining = (contact_import.total_rows or 0) - contact_import.processed_rows
+    lines = _chunk_lines(rows, contact_import.processed_rows, chunk_rows)
+    check = functools.partial(
+        chunks.check_chunk,
+        plan=plan,
+        rules=directory.dedup_rules,
+        region=directory.default_phone_region,
+    )
+    checked_chunks = _checked_chunks(lines, check, in_second_process=remaining >= PARALLEL_MIN_ROWS)
     next_analyze = chunk_rows
+    for chunk in checked_chunks:
+        _commit_chunk(contact_import, chunk)
+        if contact_import.created_count >= next_analyze:
+            # Each time the import has doubled the contacts it added. Statistics of an
+            # empty table (0 rows) make PostgreSQL probe by (directory, id) and filter,
+            # which walks the whole directory for each value of the chunk.
+            refresh_statistics()
+            next_analyze = 2 * contact_import.created_count
+        if progress and chunk.size == chunk_rows:
+            progress(contact_import)
+
+
+def _chunk_lines(rows, skip: int, chunk_rows: int) -> Iterator[list[tuple[int, list[str]]]]:
+    """The file's lines after the `skip` already imported, chunk by chunk; a blank line has
+    cells [] (skipped, still counted)."""
+    chunk: list[tuple[int, list[str]]] = []
     for number, cells in rows:
         if skip:
             skip -= 1
             continue
-        if not any(cell.strip() for cell in cells):
-            chunk.append((number, []))  # blank line: skipped, still counted
-        else:
-            chunk.append((number, cells))
+        chunk.append((number, cells if any(cell.strip() for cell in cells) else []))
         if len(chunk) >= chunk_rows:
-            _commit_chunk(contact_import, plan, chunk)
+            yield chunk
             chunk = []
-            if contact_import.created_count >= next_analyze:
-                # Each time the import has doubled the contacts it added. Statistics of an
-                # empty table (0 rows) make PostgreSQL probe by (directory, id) and filter,
-                # which walks the whole directory for each value of the chunk.
-                refresh_statistics()
-                next_analyze = 2 * contact_import.created_count
-            if progress:
-                progress(contact_import)
     if chunk:
-        _commit_chunk(contact_import, plan, chunk)
+        yield chunk
+
+
+def _checked_chunks(lines, check, *, in_second_process: bool) -> Iterator[chunks.CheckedChunk]:
+    """The chunks checked (chunks.check_chunk), in file order. For a large import a second
+    process checks the next chunks while this one writes the current one: checking is about
+    half of an import's time, and the chunks are still merged one after the other. (The file
+    cannot fail to read half-way: run_import has read it whole to count its rows.)"""
+    if not in_second_process:
+        for part in lines:
+            yield check(part)
+        return
+    # spawn, not fork: the importing process may run threads (the job worker's heartbeat).
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque = deque()
+    try:
+        for part in lines:
+            pending.append(pool.submit(check, part))
+            if len(pending) > CHECKED_AHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -208,28 +238,18 @@ def _commit_without_waiting_for_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _commit_chunk(contact_import: ContactImport, plan, chunk) -> None:
-    prepared, numbers, rejected = [], [], []
-    skipped = 0
-    for number, cells in chunk:
-        if not cells:
-            skipped += 1
-            continue
-        try:
-            prepared.append(row_values(plan, cells))
-            numbers.append(number)
-        except InvalidValue as error:
-            rejected.append({"row": number, "reason": str(error)})
+def _commit_chunk(contact_import: ContactImport, chunk: chunks.CheckedChunk) -> None:
+    rejected = list(chunk.rejected)
     with transaction.atomic():
         _commit_without_waiting_for_disk()
-        outcomes = actions.upsert_contacts_bulk(
+        outcomes = actions.upsert_checked_rows(
             contact_import.directory,
-            prepared,
+            chunk.rows,
             mailing_list=contact_import.mailing_list,
             with_contacts=False,
         )
-        counts = {"created": 0, "updated": 0, "skipped": skipped}
-        for number, (outcome, _contact, reason) in zip(numbers, outcomes, strict=True):
+        counts = {"created": 0, "updated": 0, "skipped": chunk.skipped}
+        for number, (outcome, _contact, reason) in zip(chunk.numbers, outcomes, strict=True):
             if outcome == "rejected":
                 rejected.append({"row": number, "reason": reason})
             else:
@@ -237,7 +257,7 @@ def _commit_chunk(contact_import: ContactImport, plan, chunk) -> None:
         rejected.sort(key=lambda item: item["row"])
         room = ContactImport.MAX_REJECTIONS_KEPT - len(contact_import.rejections)
         contact_import.rejections = contact_import.rejections + rejected[: max(0, room)]
-        contact_import.processed_rows += len(chunk)
+        contact_import.processed_rows += chunk.size
         contact_import.created_count += counts["created"]
         contact_import.updated_count += counts["updated"]
         contact_import.skipped_count += counts["skipped"]

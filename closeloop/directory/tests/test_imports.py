@@ -300,3 +300,49 @@ def test_export_round_trips_and_neutralises_formulas(directory, org_a):
 )
 def test_safe_cell(value, expected):
     assert imports.safe_cell(value) == expected
+
+
+# Checking rows in a second process ------------------------------------------------------------
+
+BIG_CSV = "First Name,Email,External Data Reference,Tier\n" + "".join(
+    f"P{n},p{n % 40}@example.com,{'' if n % 3 else f'ref{n % 25}'},{'Gold' if n % 2 else ''}\n"
+    + ("\n" if n % 17 == 0 else "")
+    + ("Bad,not-an-address,,\n" if n % 29 == 0 else "")
+    + ("Too,few\n" if n % 31 == 0 else "")
+    for n in range(150)
+)
+
+
+def _report(contact_import):
+    contact_import.refresh_from_db()
+    return (
+        contact_import.status,
+        contact_import.error,
+        contact_import.processed_rows,
+        contact_import.created_count,
+        contact_import.updated_count,
+        contact_import.skipped_count,
+        contact_import.rejected_count,
+        contact_import.rejections,
+    )
+
+
+def _import_both_ways(org_a, monkeypatch, data: bytes, chunk_rows: int):
+    results = []
+    for parallel in (False, True):
+        monkeypatch.setattr(imports, "PARALLEL_MIN_ROWS", 0 if parallel else 10**9)
+        directory = make_directory(org_a[0], name=f"parallel {parallel}")
+        contact_import = actions.start_import(
+            directory, SimpleUploadedFile("c.csv", data, content_type="text/csv")
+        )
+        imports.run_import(contact_import, chunk_rows=chunk_rows)
+        results.append((_report(contact_import), snapshot(directory)))
+    return results
+
+
+def test_rows_checked_in_a_second_process_import_the_same(org_a, monkeypatch):
+    sequential, parallel = _import_both_ways(org_a, monkeypatch, BIG_CSV.encode(), chunk_rows=7)
+    assert parallel == sequential
+    report, contacts = parallel
+    assert report[0] == ImportStatus.FINISHED and report[3] > 0 and report[4] > 0
+    assert report[6] > 0 and contacts
