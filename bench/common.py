@@ -42,3 +42,34 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_workers(env: dict, count: int, *arguments: str) -> list:
+    """`count` real `closeloop worker` processes, each in its own process group."""
+    import subprocess
+
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "closeloop", "worker", *arguments],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
+
+
+def stop(process, timeout: float = 30) -> None:
+    """SIGTERM the process group, SIGKILL it if it has not finished within `timeout`."""
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

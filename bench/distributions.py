@@ -29,13 +29,18 @@ import shutil
 import signal
 import smtplib
 import subprocess
-import sys
 import threading
 import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from common import REPO_ROOT, ensure_postgres_database, free_port, set_up_django
+from common import (
+    ensure_postgres_database,
+    free_port,
+    set_up_django,
+    start_workers,
+    stop,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_distributions"
 SINK = "/usr/sbin/smtp-sink"
@@ -273,19 +278,9 @@ def run_baseline(sink: Sink, count: int) -> float:
 # The distribution ----------------------------------------------------------------------------
 
 
-def start_workers(url: str, count: int, sink: Sink) -> list[subprocess.Popen]:
+def start_send_workers(url: str, count: int, sink: Sink) -> list[subprocess.Popen]:
     env = os.environ | {"DATABASE_URL": url, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}"}
-    return [
-        subprocess.Popen(
-            [sys.executable, "-m", "closeloop", "worker", "--batch", "10"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        for _ in range(count)
-    ]
+    return start_workers(env, count, "--batch", "10")
 
 
 def peak_rss_mb(process: subprocess.Popen) -> float:
@@ -306,16 +301,6 @@ def _status_mb(process: subprocess.Popen, field: str) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def run_distribution(url: str, sink: Sink, recipients: int, workers: int) -> tuple[float, float]:
     from django.db import connections
 
@@ -327,7 +312,7 @@ def run_distribution(url: str, sink: Sink, recipients: int, workers: int) -> tup
     mailing_list = mailing_list_of(organization, recipients)
     survey = published_survey(organization, user)
     connections.close_all()
-    processes = start_workers(url, workers, sink)
+    processes = start_send_workers(url, workers, sink)
     try:
         time.sleep(3)  # let the workers start (Django set-up) before the clock starts
         if any(process.poll() is not None for process in processes):

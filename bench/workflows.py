@@ -29,7 +29,6 @@ import json
 import multiprocessing
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -37,7 +36,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ensure_postgres_database, free_port, set_up_django
+from common import ensure_postgres_database, free_port, set_up_django, start_workers, stop
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_workflows"
@@ -145,15 +144,6 @@ def start_web(url: str, port: int, web_workers: int) -> subprocess.Popen:
                 raise SystemExit("gunicorn exited early") from None
             time.sleep(0.3)
     raise SystemExit("gunicorn did not become healthy")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 # Clients -------------------------------------------------------------------------------------
@@ -346,17 +336,7 @@ def measure_executions(url: str, workers: int) -> float:
     total = runs.count()
     env = os.environ | {"DATABASE_URL": url}
     started = time.time()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "closeloop", "worker", "--batch", "100", "--idle-exit", "3"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        for _ in range(workers)
-    ]
+    processes = start_workers(env, workers, "--batch", "100", "--idle-exit", "3")
     try:
         while runs.exclude(status__in=FINISHED_RUN_STATUSES).exists():
             time.sleep(0.2)
