@@ -29,7 +29,7 @@ from closeloop.directory.models import Contact, ContactImport, ImportStatus
 log = logging.getLogger("closeloop.directory.imports")
 
 CHUNK_ROWS = 5000
-# From this many rows on, the rows are checked in a second process (its start costs ~1 s).
+# From this many rows on, the rows are checked in a second process.
 PARALLEL_MIN_ROWS = 50_000
 CHECKED_AHEAD = 2  # chunks checked ahead of the one being written
 MAX_COLUMNS = 200
@@ -214,8 +214,11 @@ def _checked_chunks(lines, check, *, in_second_process: bool) -> Iterator[chunks
         for part in lines:
             yield check(part)
         return
-    # spawn, not fork: the importing process may run threads (the job worker's heartbeat).
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    # fork: a spawned process would run the program's main module again (not every entry
+    # point guards it). The child only runs pure Python (chunks); CPython holds the import
+    # lock across fork and logging re-creates its locks, so the job worker's threads cannot
+    # leave it a held lock.
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
     pending: deque = deque()
     try:
         for part in lines:
