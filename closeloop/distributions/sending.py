@@ -574,6 +574,9 @@ class _DataWatch:
 
         smtp.data = data
 
+    def content_begins(self) -> None:
+        self.started = True
+
     @classmethod
     def of(cls, connection) -> _DataWatch | None:
         smtp = getattr(connection, "connection", None)
@@ -623,7 +626,7 @@ class EmailSender:
             watch = _DataWatch.of(self.connection)
             self.pace.wait()
             try:
-                accepted = self._send_one(claimed, rendered)
+                accepted = self._send_one(claimed, rendered, watch)
             except smtplib.SMTPRecipientsRefused as error:
                 code, reply = next(iter(error.recipients.values()))
                 why = f"{code} {_text(reply)}"
@@ -656,13 +659,17 @@ class EmailSender:
                 outcome.final.append((claimed, DeliveryStatus.FAILURE, "The backend refused it."))
         return outcome
 
-    def _send_one(self, claimed: Claimed, rendered: email_channel.Rendered) -> bool:
+    def _send_one(
+        self, claimed: Claimed, rendered: email_channel.Rendered, watch: _DataWatch | None
+    ) -> bool:
         smtp = getattr(self.connection, "connection", None)
         if isinstance(self.connection, SmtpBackend) and isinstance(smtp, smtplib.SMTP):
             # The bytes Django would send, without building the message objects (the slow
-            # part): what makes a distribution fast.
+            # part), pipelined when the server allows it: what makes a distribution fast.
             data = self.template.as_bytes(rendered)
-            smtp.sendmail(self.template.from_address, [rendered.to], data)
+            email_channel.send_over_smtp(
+                smtp, self.template.from_address, rendered.to, data, watch.content_begins
+            )
             return True
         message = self.template.as_django(rendered, claimed.delivery.public_id, self.connection)
         return bool(self.connection.send_messages([message]))

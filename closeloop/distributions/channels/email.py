@@ -8,17 +8,23 @@ distribution, then each delivery fills it in.
   Content-Transfer-Encoding choice per part), without building email.message objects: the
   headers common to every recipient are folded once, a per-recipient header is folded by the
   email package only when it is not short plain ASCII, and subjects are cached.
+- Over SMTP, a server that advertises PIPELINING (RFC 2920) gets MAIL FROM, RCPT TO and DATA in
+  one write: two round trips per message instead of smtplib's four, every reply still read in
+  order and attributed to its command.
 - Backends other than Django's SMTP backend (the outbox, django-anymail providers) receive the
   same content as an EmailMultiAlternatives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import random
 import re
+import smtplib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.utils import formataddr, formatdate
@@ -39,6 +45,7 @@ MAX_LINE_BYTES = 998  # RFC 5322; Django switches a part to quoted-printable bey
 _NEWLINES = re.compile(rb"\r\n|\r|\n")
 _SPLIT_POINTS = re.compile(r"[\s,;]")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass
@@ -352,3 +359,59 @@ def part(subtype: str, body: str) -> bytes:
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         f"MIME-Version: 1.0\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
     ).encode() + payload
+
+
+# SMTP ------------------------------------------------------------------------------------------
+
+
+def send_over_smtp(
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipient: str,
+    data: bytes,
+    before_content: Callable[[], None] = lambda: None,
+) -> None:
+    """smtplib's sendmail() for one recipient, with the same exceptions, pipelined when the
+    server allows it. `before_content` is called just before the message itself is written:
+    from then on a lost connection leaves its fate unknown."""
+    smtp.ehlo_or_helo_if_needed()
+    plain = _PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient)
+    if not (plain and smtp.has_extn("pipelining")):
+        smtp.sendmail(sender, [recipient], data)  # calls smtp.data() before the content
+        return
+    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
+    smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
+    _expect(smtp, (250,), 2, lambda code, reply: smtplib.SMTPSenderRefused(code, reply, sender))
+    _expect(
+        smtp,
+        (250, 251),
+        1,
+        lambda code, reply: smtplib.SMTPRecipientsRefused({recipient: (code, reply)}),
+    )
+    _expect(smtp, (354,), 0, smtplib.SMTPDataError)
+    before_content()
+    content = _LEADING_DOT.sub(b"..", data)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    smtp.send(content + b".\r\n")
+    _expect(smtp, (250,), 0, smtplib.SMTPDataError)
+
+
+def _expect(smtp: smtplib.SMTP, codes: tuple, replies_after: int, error) -> None:
+    """Read one reply; when it is not one of `codes`, read the replies still owed to the
+    commands sent with it, end the transaction as smtplib does (close on 421, else RSET) and
+    raise error(code, reply)."""
+    code, reply = smtp.getreply()
+    if code in codes:
+        return
+    if code == 421:
+        smtp.close()
+        raise error(code, reply)
+    for _owed in range(replies_after):
+        owed_code, _reply = smtp.getreply()
+        if owed_code == 354:  # DATA accepted after a refused envelope (RFC 2920 forbids it)
+            smtp.send(b".\r\n")
+            smtp.getreply()
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+    raise error(code, reply)

@@ -57,7 +57,8 @@ def free_port() -> int:
 
 
 class RecordingHandler:
-    """Keeps every message accepted; when `down`, drops the connection at MAIL FROM."""
+    """Keeps every message accepted; when `down`, drops the connection at MAIL FROM. Advertises
+    PIPELINING (RFC 2920) unless told not to, as Postfix does."""
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
@@ -65,6 +66,13 @@ class RecordingHandler:
         self.down = False
         self.refuse: set[str] = set()
         self.accept_limit: int | None = None
+        self.pipelining = True
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:
