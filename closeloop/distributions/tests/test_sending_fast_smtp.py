@@ -1,0 +1,107 @@
+"""SMTP pipelining (RFC 2920): with a server that advertises it, MAIL FROM, RCPT TO and DATA go
+in one write; each reply is still attributed to its own delivery, and a server without it gets
+smtplib's sendmail() with the same results."""
+
+from __future__ import annotations
+
+import smtplib
+from collections import Counter
+
+import pytest
+
+from closeloop.distributions import actions
+from closeloop.distributions.models import Delivery, DeliveryStatus
+from closeloop.distributions.tests import helpers
+from closeloop.distributions.tests.conftest import make_list
+
+pytestmark = pytest.mark.django_db
+
+TEXT_BODY = "Hello ${m://FirstName},\n.a line that starts with a dot\n..and two\n${l://SurveyURL}"
+
+
+@pytest.fixture
+def sendmail_calls(monkeypatch):
+    """How many messages went through smtplib's sendmail() (the unpipelined way)."""
+    calls = []
+    original = smtplib.SMTP.sendmail
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(smtplib.SMTP, "sendmail", counting)
+    return calls
+
+
+def distribute(organization, user, survey, mailing_list):
+    return actions.create_distribution(
+        organization,
+        survey,
+        owner=user,
+        mailing_list=mailing_list,
+        subject="Hello ${m://FirstName}",
+        text_body=TEXT_BODY,
+    )
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_each_reply_is_attributed_to_its_own_delivery(
+    org_a, survey_a, smtp_server, sendmail_calls, pipelining
+):
+    organization, user = org_a
+    mailing_list, contacts = make_list(organization, 6)
+    smtp_server.handler.pipelining = pipelining
+    smtp_server.handler.refuse = {contacts[1].email, contacts[4].email}
+    distribution = distribute(organization, user, survey_a, mailing_list)
+    helpers.run_jobs()
+
+    received = Counter(smtp_server.handler.recipients())
+    expected = {contact.email for n, contact in enumerate(contacts) if n not in (1, 4)}
+    assert set(received) == expected and set(received.values()) == {1}
+    statuses = dict(
+        Delivery.objects.filter(distribution=distribution).values_list("contact_id", "status")
+    )
+    for n, contact in enumerate(contacts):
+        wanted = DeliveryStatus.HARD_BOUNCE if n in (1, 4) else DeliveryStatus.SUCCESS
+        assert statuses[contact.pk] == wanted
+    bounced = Delivery.objects.get(distribution=distribution, contact=contacts[4])
+    assert bounced.reason.startswith("550")
+    assert len(sendmail_calls) == (0 if pipelining else 6)
+
+
+def test_lines_starting_with_a_dot_arrive_intact(org_a, survey_a, smtp_server, sendmail_calls):
+    organization, user = org_a
+    mailing_list, _contacts = make_list(organization, 2)
+    distribute(organization, user, survey_a, mailing_list)
+    helpers.run_jobs()
+    assert sendmail_calls == []
+    for message in smtp_server.handler.messages:
+        lines = message.get_body(("plain",)).get_content().splitlines()
+        assert lines[1:3] == [".a line that starts with a dot", "..and two"]
+
+
+def test_a_4xx_for_one_recipient_puts_only_that_one_back(org_a, survey_a, smtp_server):
+    organization, user = org_a
+    mailing_list, contacts = make_list(organization, 5)
+    busy = contacts[2].email
+    handler = smtp_server.handler
+    accept = handler.handle_RCPT
+
+    async def greylisting(server, session, envelope, address, rcpt_options):
+        if address == busy:
+            return "451 4.7.1 Greylisted, try again later"
+        return await accept(server, session, envelope, address, rcpt_options)
+
+    handler.handle_RCPT = greylisting
+    distribution = distribute(organization, user, survey_a, mailing_list)
+    helpers.run_jobs()
+    deliveries = Delivery.objects.filter(distribution=distribution)
+    assert sorted(handler.recipients()) == sorted(c.email for c in contacts if c.email != busy)
+    waiting = deliveries.get(contact=contacts[2])
+    assert waiting.status == DeliveryStatus.PENDING and waiting.error.startswith("451")
+
+    handler.handle_RCPT = accept
+    helpers.make_retries_due()
+    helpers.run_jobs()
+    assert Counter(handler.recipients()) == Counter(c.email for c in contacts)
+    assert deliveries.filter(status=DeliveryStatus.SUCCESS).count() == 5
