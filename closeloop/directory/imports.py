@@ -31,7 +31,8 @@ log = logging.getLogger("closeloop.directory.imports")
 CHUNK_ROWS = 5000
 # From this many rows on, the rows are checked in a second process.
 PARALLEL_MIN_ROWS = 50_000
-CHECKED_AHEAD = 2  # chunks checked ahead of the one being written
+CHECKING_PROCESSES = 1  # a second one slowed a 2-vCPU machine (PostgreSQL needs a core)
+CHECKED_AHEAD = CHECKING_PROCESSES + 1  # chunks checked ahead of the one being written
 MAX_COLUMNS = 200
 csv.field_size_limit(1024 * 1024)
 
@@ -218,7 +219,7 @@ def _checked_chunks(lines, check, *, in_second_process: bool) -> Iterator[chunks
     # point guards it). The child only runs pure Python (chunks); CPython holds the import
     # lock across fork and logging re-creates its locks, so the job worker's threads cannot
     # leave it a held lock.
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(CHECKING_PROCESSES, mp_context=multiprocessing.get_context("fork"))
     pending: deque = deque()
     try:
         for part in lines:
