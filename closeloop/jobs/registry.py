@@ -30,20 +30,37 @@ class Handler:
     atomic: bool
     lease_seconds_override: int | None
     savepoint: bool = True
+    batch: bool = False
 
     @property
     def lease_seconds(self) -> int:
         return self.lease_seconds_override or settings.CLOSELOOP_JOB_LEASE_SECONDS
 
     def __call__(self, payload: dict, job) -> None:
-        self.function(payload, job)
+        if self.batch:
+            self.function([job])
+        else:
+            self.function(payload, job)
+
+    def run_many(self, jobs: list) -> None:
+        """A batch handler's jobs in one call (each job alone for any other handler)."""
+        if self.batch:
+            self.function(jobs)
+            return
+        for job in jobs:
+            self.function(job.payload, job)
 
 
 _handlers: dict[str, Handler] = {}
 
 
 def job_handler(
-    kind: str, *, lease_seconds: int | None = None, atomic: bool = True, savepoint: bool = True
+    kind: str,
+    *,
+    lease_seconds: int | None = None,
+    atomic: bool = True,
+    savepoint: bool = True,
+    batch: bool = False,
 ):
     """Register `function(payload, job)` as the handler of jobs of this kind.
 
@@ -54,7 +71,14 @@ def job_handler(
     savepoint=False (atomic handlers that handle their own failures and touch nothing outside
     the database) skips the savepoint around each job, two round trips: if such a handler
     raises, the worker rolls back its whole chunk and runs it again with savepoints.
+
+    batch=True (atomic handlers, implies savepoint=False) registers `function(jobs)` instead:
+    the worker hands it the consecutive jobs of this kind in its chunk at once, so that it can
+    do with one statement what they have in common. If it raises, the chunk is rolled back and
+    run again job by job, each `function([job])` in a savepoint of its own.
     """
+    if batch and not atomic:
+        raise ImproperlyConfigured(f"Job kind {kind!r}: a batch handler must be atomic.")
 
     def register(function: Callable) -> Callable:
         existing = _handlers.get(kind)
@@ -63,7 +87,9 @@ def job_handler(
                 f"Job kind {kind!r} has two handlers: {_name(existing.function)} "
                 f"and {_name(function)}."
             )
-        _handlers[kind] = Handler(kind, function, atomic, lease_seconds, savepoint)
+        _handlers[kind] = Handler(
+            kind, function, atomic, lease_seconds, savepoint and not batch, batch
+        )
         return function
 
     return register

@@ -122,3 +122,22 @@ def effect_bare(payload: dict, job) -> None:
     _record_effect(job)
     if payload.get("fail"):
         raise ConnectionError("failed without a savepoint")
+
+
+@job_handler("test.effect_batch", batch=True)
+def effect_batch(jobs: list) -> None:
+    """Record the jobs' effects in one INSERT; fail when one of them asks to (each job then
+    runs alone); log each call's size to a file when asked to."""
+    Job.objects.bulk_create(
+        Job(
+            kind=EFFECT_KIND,
+            payload={"of": job.id, "attempt": job.attempts},
+            status=JobStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+        )
+        for job in jobs
+    )
+    if jobs[0].payload.get("log"):
+        _append_line(jobs[0].payload["log"], str(len(jobs)))
+    if any(job.payload.get("fail") for job in jobs):
+        raise ConnectionError("a job of the batch failed")

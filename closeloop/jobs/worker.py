@@ -207,6 +207,7 @@ class Worker:
         not_reached: list[Job] = []
         with transaction.atomic():
             owned = actions.lock_owned_jobs(self.id, [job.id for job in jobs])
+            batch: list[Job] = []  # consecutive jobs of one batch handler, run together
             for index, job in enumerate(jobs):
                 if index and time.monotonic() > deadline:
                     not_reached = jobs[index:]
@@ -216,6 +217,12 @@ class Worker:
                         "Worker %s lost job %s to another worker (lease expired)", self.id, job.id
                     )
                     continue
+                if batch and (with_savepoints or batch[0].kind != job.kind):
+                    succeeded += self._run_batch_bare(batch)
+                    batch = []
+                if not with_savepoints and _runs_in_batches(job):
+                    batch.append(job)
+                    continue
                 if with_savepoints or _needs_savepoint(job):
                     failure = self._run_in_savepoint(job)
                 else:
@@ -224,6 +231,8 @@ class Worker:
                     succeeded.append(job.id)
                 else:
                     failures.append(failure)
+            if batch:
+                succeeded += self._run_batch_bare(batch)
             actions.mark_succeeded(self.id, succeeded)
             for failure in failures:
                 actions.record_failure(self.id, failure)
@@ -255,6 +264,22 @@ class Worker:
         except Exception as error:
             log.info("Worker %s: job %s raised (%s); its chunk runs again", self.id, job.id, error)
             raise ChunkAborted(job.id) from error
+
+    def _run_batch_bare(self, jobs: list[Job]) -> list[int]:
+        try:
+            _handler(jobs[0]).run_many(jobs)
+            if connection.needs_rollback:
+                raise SwallowedDatabaseError("The handler left its transaction broken.")
+        except Exception as error:
+            log.info(
+                "Worker %s: a batch of %d %s jobs raised (%s); its chunk runs again",
+                self.id,
+                len(jobs),
+                jobs[0].kind,
+                error,
+            )
+            raise ChunkAborted(jobs[0].id) from error
+        return [job.id for job in jobs]
 
     def _run_outside_transaction(self, job: Job, handler: registry.Handler) -> None:
         try:
@@ -340,6 +365,11 @@ def _handler(job: Job) -> registry.Handler:
 def _needs_savepoint(job: Job) -> bool:
     handler = registry.handler_for(job.kind)
     return handler is None or handler.savepoint
+
+
+def _runs_in_batches(job: Job) -> bool:
+    handler = registry.handler_for(job.kind)
+    return handler is not None and handler.batch
 
 
 def _runs_in_transaction(job: Job) -> bool:

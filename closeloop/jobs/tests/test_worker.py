@@ -307,3 +307,37 @@ def test_jobs_without_savepoint_cost_none_when_they_succeed():
     with_savepoints = savepoints_running("test.effect", 3)
     without = savepoints_running("test.effect_bare", 3)
     assert with_savepoints - without == 3  # one per job; the rest are the worker's own
+
+
+def test_a_batch_handler_gets_the_consecutive_jobs_of_its_kind_in_one_call(tmp_path):
+    log = tmp_path / "calls"
+    batch = [actions.enqueue("test.effect_batch", {"log": str(log)}) for _ in range(3)]
+    other = actions.enqueue("test.effect")
+    with CaptureQueriesContext(connection) as queries:
+        Worker().run_once()
+
+    assert log.read_text().split() == ["3"]
+    assert {job.pk: job.status for job in Job.objects.filter(pk__in=[j.pk for j in batch])} == {
+        job.pk: JobStatus.SUCCEEDED for job in batch
+    }
+    assert all(effects_of(job.pk).count() == 1 for job in batch)
+    assert effects_of(other.pk).count() == 1
+    inserts = [
+        q for q in queries if q["sql"].startswith("INSERT") and "test.effect_record" in str(q)
+    ]
+    assert len(inserts) == 2  # the batch's effects in one statement, test.effect's in another
+
+
+def test_a_failing_batch_runs_again_job_by_job_each_in_its_savepoint(tmp_path):
+    log = tmp_path / "calls"
+    good = actions.enqueue("test.effect_batch", {"log": str(log)})
+    failing = actions.enqueue("test.effect_batch", {"log": str(log), "fail": True})
+    with CaptureQueriesContext(connection) as queries:
+        Worker().run_once()
+
+    assert log.read_text().split() == ["2", "1", "1"]  # together, then each alone
+    assert Job.objects.get(pk=good.pk).status == JobStatus.SUCCEEDED
+    assert Job.objects.get(pk=failing.pk).status == JobStatus.QUEUED
+    assert effects_of(good.pk).count() == 1
+    assert effects_of(failing.pk).count() == 0
+    assert [query for query in queries if query["sql"].startswith("SAVEPOINT")]
