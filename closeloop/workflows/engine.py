@@ -85,8 +85,31 @@ def is_permanent(error: BaseException) -> bool:
 
 def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
     run = _locked_run(run_id)
-    if run is None or run.generation != generation or run.status != RunStatus.QUEUED:
-        return  # deleted, superseded by a retry, or already processed
+    if run is not None:
+        _process_locked_run(run, generation, job_attempts)
+
+
+def process_runs(items: list[tuple[int, int, int]]) -> None:
+    """process_run for many (run, generation, job attempts) at once: the runs are locked in
+    one statement, and first tasks whose type can run many together (TaskType.run_many, the
+    XM Directory task's contact upserts) do so once their runs are all prepared. Each run's
+    conditions, outcome and reporting are those process_run gives it."""
+    ids = sorted({run_id for run_id, _generation, _attempts in items})
+    # Locked in id order, as every worker does, so that two batches cannot deadlock.
+    runs = {run.pk: run for run in WorkflowRun.objects.select_for_update().filter(pk__in=ids)}
+    first_tasks = _FirstTasks()
+    for run_id, generation, job_attempts in items:
+        run = runs.get(run_id)
+        if run is not None:
+            _process_locked_run(run, generation, job_attempts, first_tasks)
+    first_tasks.run_all()
+
+
+def _process_locked_run(
+    run: WorkflowRun, generation: int, job_attempts: int, first_tasks: _FirstTasks | None = None
+) -> None:
+    if run.generation != generation or run.status != RunStatus.QUEUED:
+        return  # superseded by a retry, or already processed
     now = timezone.now()
     run.started_at = run.started_at or now
     definition = run.definition
@@ -112,10 +135,74 @@ def process_run(run_id: int, generation: int, job_attempts: int = 1) -> None:
         _finish(run, RunStatus.SUCCEEDED)
         return
     run.status = RunStatus.RUNNING
+    task_runs = _new_task_runs(run, tasks, now)
+    if first_tasks is not None and first_tasks.defer(run, task_runs, job_attempts):
+        return
     # A killed worker's lost attempt of the run job was also an attempt of its first task.
-    _start_first_task(run, _new_task_runs(run, tasks, now), job_attempts)
+    _start_first_task(run, task_runs, job_attempts)
+    _save_started(run)
+
+
+def _save_started(run: WorkflowRun) -> None:
     if run.finished_at is None:  # a run its tasks finished is saved already
         run.save(update_fields=["status", "started_at", "fields"])
+
+
+class _FirstTasks:
+    """First tasks of many runs, held back to run together by their task type's run_many."""
+
+    def __init__(self):
+        self.waiting: dict[str, list[tuple[WorkflowRun, list[TaskRun], int, object]]] = {}
+
+    def defer(self, run: WorkflowRun, task_runs: list[TaskRun], job_attempts: int) -> bool:
+        first = task_runs[0]
+        task_kind = registry.task_type(first.task_type)
+        if task_kind is None or not task_kind.atomic or not hasattr(task_kind, "run_many"):
+            return False
+        try:
+            _kind, context = build_context(run, first, first.attempts + max(1, job_attempts))
+        except Exception:
+            return False  # the task fails as process_run would fail it
+        self.waiting.setdefault(first.task_type, []).append((run, task_runs, job_attempts, context))
+        return True
+
+    def run_all(self) -> None:
+        for task_type, waiting in self.waiting.items():
+            outputs = self._run_many(registry.task_type(task_type), [w[3] for w in waiting])
+            for (run, task_runs, job_attempts, context), output in zip(
+                waiting, outputs, strict=True
+            ):
+                if output is None:  # left to run on its own, exactly as process_run does
+                    _start_first_task(run, task_runs, job_attempts)
+                else:
+                    _record_first_success(run, task_runs, job_attempts, context, output)
+                _save_started(run)
+        self.waiting = {}
+
+    def _run_many(self, task_kind, contexts: list) -> list:
+        """Each context's output, or None for those to run alone (all of them if the batch
+        failed: its writes are undone with its savepoint)."""
+        try:
+            with transaction.atomic():
+                return [
+                    None if output is None else _json_safe(output)
+                    for output in task_kind.run_many(contexts)
+                ]
+        except Exception as error:
+            log.info("%s tasks could not run together (%s); each runs alone", task_kind.key, error)
+            return [None] * len(contexts)
+
+
+def _record_first_success(
+    run: WorkflowRun, task_runs: list[TaskRun], job_attempts: int, context, output: dict
+) -> None:
+    first = task_runs[0]
+    first.started_at = first.started_at or timezone.now()
+    first.attempts += max(1, job_attempts)
+    first.input = context.config
+    _set_succeeded(first, output)
+    _insert(task_runs)
+    _advance(run, first, failed=False)
 
 
 def _new_task_runs(run: WorkflowRun, tasks: list, now) -> list[TaskRun]:

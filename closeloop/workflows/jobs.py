@@ -16,9 +16,11 @@ log = logging.getLogger("closeloop.workflows")
 
 # Their tasks run in savepoints of their own and record their failures, so these handlers
 # raise only on a database error or a bug: they do without the worker's savepoint per job.
-@job_handler(actions.RUN_JOB, savepoint=False)
-def run_workflow(payload: dict, job) -> None:
-    engine.process_run(payload["run"], payload["generation"], job.attempts)
+@job_handler(actions.RUN_JOB, batch=True)
+def run_workflows(jobs: list) -> None:
+    engine.process_runs(
+        [(job.payload["run"], job.payload["generation"], job.attempts) for job in jobs]
+    )
 
 
 @job_handler(actions.TASK_JOB, savepoint=False)

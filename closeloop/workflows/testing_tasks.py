@@ -59,11 +59,22 @@ class DirectoryThenSleep(XmDirectoryTask):
 
     def run(self, context: TaskContext) -> dict:
         output = super().run(context)
+        self._mark_then_sleep(context)
+        return output
+
+    def run_many(self, contexts: list[TaskContext]) -> list[dict | None]:
+        """The batch path (a run's first task) is killed the same way."""
+        outputs = super().run_many(contexts)
+        for context, output in zip(contexts, outputs, strict=True):
+            if output is not None:
+                self._mark_then_sleep(context)
+        return outputs
+
+    def _mark_then_sleep(self, context: TaskContext) -> None:
         marker_dir = Path(context.task["config"]["marker_dir"])
         (marker_dir / f"started-{context.attempt}").touch()
         if context.attempt <= 1:
             time.sleep(60)
-        return output
 
     def clean_config(self, config: Mapping) -> dict:
         clean = super().clean_config({k: v for k, v in config.items() if k != "marker_dir"})

@@ -261,6 +261,46 @@ class XmDirectoryTask(TaskType):
             "mailingListId": mailing_list.public_id if mailing_list else "",
         }
 
+    def run_many(self, contexts: list[TaskContext]) -> list[dict | None]:
+        """run() for many contexts, the contacts of each directory and mailing list upserted
+        in one bulk upsert (same dedup rules and merge, rows matching each other merged in
+        order). None for a context to run alone with run(): transaction mode, a target or
+        value problem, a row the upsert rejects (run() then fails it with its own message)."""
+        actions, _dedup, _queries = _directory_api()
+        outputs: list[dict | None] = [None] * len(contexts)
+        groups: dict[tuple, list[tuple[int, dict, dict]]] = {}
+        targets = {}
+        for position, context in enumerate(contexts):
+            if context.config.get("mode") == "transaction":
+                continue
+            try:
+                directory, mailing_list = self._targets(context)
+                fields, embedded = self._values(context.config)
+            except (ValueError, TaskFailed):
+                continue
+            key = (directory.pk, mailing_list.pk if mailing_list else None)
+            targets[key] = (directory, mailing_list)
+            groups.setdefault(key, []).append((position, fields, embedded))
+        for key, rows in groups.items():
+            directory, mailing_list = targets[key]
+            outcomes = actions.upsert_contacts_bulk(
+                directory,
+                [(fields, embedded) for _position, fields, embedded in rows],
+                mailing_list=mailing_list,
+            )
+            for (position, _fields, _embedded), (outcome, contact, _reason) in zip(
+                rows, outcomes, strict=True
+            ):
+                if outcome != "rejected":
+                    outputs[position] = {
+                        "contactId": contact.public_id,
+                        "created": outcome == "created",
+                        "transactionId": "",
+                        "directoryId": directory.public_id,
+                        "mailingListId": mailing_list.public_id if mailing_list else "",
+                    }
+        return outputs
+
     def dry_run(self, context: TaskContext) -> DryRun:
         actions, dedup, _queries = _directory_api()
         from closeloop.directory.values import clean_embedded_data, clean_text_fields
