@@ -26,6 +26,8 @@ import random
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from closeloop.jobs import backoff
@@ -169,14 +171,17 @@ class _FirstTasks:
     def run_all(self) -> None:
         for task_type, waiting in self.waiting.items():
             outputs = self._run_many(registry.task_type(task_type), [w[3] for w in waiting])
+            succeeded = []
             for (run, task_runs, job_attempts, context), output in zip(
                 waiting, outputs, strict=True
             ):
                 if output is None:  # left to run on its own, exactly as process_run does
                     _start_first_task(run, task_runs, job_attempts)
+                    _save_started(run)
                 else:
-                    _record_first_success(run, task_runs, job_attempts, context, output)
-                _save_started(run)
+                    _set_first_succeeded(task_runs[0], job_attempts, context, output)
+                    succeeded.append((run, task_runs))
+            _record_first_successes(succeeded)
         self.waiting = {}
 
     def _run_many(self, task_kind, contexts: list) -> list:
@@ -193,16 +198,41 @@ class _FirstTasks:
             return [None] * len(contexts)
 
 
-def _record_first_success(
-    run: WorkflowRun, task_runs: list[TaskRun], job_attempts: int, context, output: dict
-) -> None:
-    first = task_runs[0]
+def _set_first_succeeded(first: TaskRun, job_attempts: int, context, output: dict) -> None:
     first.started_at = first.started_at or timezone.now()
     first.attempts += max(1, job_attempts)
     first.input = context.config
     _set_succeeded(first, output)
-    _insert(task_runs)
-    _advance(run, first, failed=False)
+
+
+def _record_first_successes(succeeded: list[tuple[WorkflowRun, list[TaskRun]]]) -> None:
+    """The TaskRuns of runs whose first task succeeded, in one INSERT; runs that task ends
+    (a single task, no fields mapped again) finished in one UPDATE; the others go on."""
+    _insert([task_run for _run, task_runs in succeeded for task_run in task_runs])
+    done = []
+    for run, task_runs in succeeded:
+        if len(task_runs) == 1 and run.generation == 1:
+            done.append(run)
+        else:
+            _advance(run, task_runs[0], failed=False)
+            _save_started(run)
+    _finish_succeeded(done)
+
+
+def _finish_succeeded(runs: list[WorkflowRun]) -> None:
+    """_finish(run, SUCCEEDED) for many runs (their fields and skip reason are as stored)."""
+    if not runs:
+        return
+    now = timezone.now()
+    started = min(run.started_at for run in runs)
+    for run in runs:
+        run.status, run.error, run.finished_at = RunStatus.SUCCEEDED, "", now
+    WorkflowRun.objects.filter(pk__in=[run.pk for run in runs]).update(
+        status=RunStatus.SUCCEEDED,
+        error="",
+        finished_at=now,
+        started_at=Coalesce(F("started_at"), Value(started)),
+    )
 
 
 def _new_task_runs(run: WorkflowRun, tasks: list, now) -> list[TaskRun]:

@@ -270,11 +270,19 @@ class XmDirectoryTask(TaskType):
         outputs: list[dict | None] = [None] * len(contexts)
         groups: dict[tuple, list[tuple[int, dict, dict]]] = {}
         targets = {}
+        resolved = {}  # the contexts of one workflow mostly name the same targets
         for position, context in enumerate(contexts):
             if context.config.get("mode") == "transaction":
                 continue
+            named = (
+                context.organization.pk,
+                context.config.get("directory") or "",
+                context.config.get("mailingList") or "",
+            )
             try:
-                directory, mailing_list = self._targets(context)
+                if named not in resolved:
+                    resolved[named] = self._targets(context)
+                directory, mailing_list = resolved[named]
                 fields, embedded = self._values(context.config)
             except (ValueError, TaskFailed):
                 continue
