@@ -272,18 +272,7 @@ def _start_first_task(run: WorkflowRun, task_runs: list[TaskRun], job_attempts: 
 
 
 def _insert(task_runs: list[TaskRun]) -> None:
-    TaskRun.objects.bulk_create(task_runs)
-    for task_run in task_runs:
-        if task_run.pk is None:  # a database that does not return a bulk insert's ids
-            task_run.pk = (
-                TaskRun.objects.filter(
-                    run_id=task_run.run_id,
-                    generation=task_run.generation,
-                    task_id=task_run.task_id,
-                )
-                .values_list("pk", flat=True)
-                .get()
-            )
+    rows.insert_many(task_runs)
 
 
 def _locked_run(run_id: int) -> WorkflowRun | None:
