@@ -1,7 +1,7 @@
 """Email distribution throughput: N recipients with piped text, sent by real `closeloop worker`
 processes over SMTP to Postfix's smtp-sink, next to a bare smtplib loop to the same sink.
 
-    .venv/bin/python bench/distributions.py [--recipients 100000] [--workers 2]
+    .venv/bin/python bench/distributions.py [--recipients 100000] [--workers 3]
                                             [--baseline-messages 10000]
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_distributions
@@ -67,7 +67,7 @@ TEXT_BODY = (
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 1))
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--baseline-messages", type=int, default=10_000)
     return parser.parse_args()
 

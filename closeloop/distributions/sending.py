@@ -20,9 +20,9 @@ How one chunk of deliveries is sent (a `distributions.send_chunk` job, atomic=Fa
    for a refused recipient, else Failure), a 4xx reply or a connection problem puts the
    delivery back to Pending and the job retries later. Only a connection lost *during* DATA
    is ambiguous (resolved as in 1).
-4. One transaction records each window's results: one UPDATE marks the sent ones Success
-   (their Message-ID is derived from their public id), one INSERT adds them to the contacts'
-   message log (for frequency rules).
+4. Each window's results are recorded in the next window's claim transaction: the claim's
+   UPDATE also marks the sent ones Success (their Message-ID is derived from their public id),
+   one INSERT adds them to the contacts' message log (for frequency rules).
 
 Memory stays flat: recipients are streamed into the deliveries table in slices, and a worker
 holds one prepared batch at a time.
@@ -65,7 +65,7 @@ from closeloop.jobs.actions import enqueue
 log = logging.getLogger("closeloop.distributions")
 
 CHUNK_SIZE = 500  # deliveries per send job
-PREPARE_BATCH = 100  # deliveries checked and given their links in one transaction
+PREPARE_BATCH = 250  # deliveries checked and given their links in one transaction
 INSERT_SLICE = 2000  # deliveries created per INSERT while preparing
 TRACKING_SALT = "closeloop.distributions.tracking"
 AMBIGUOUS = (

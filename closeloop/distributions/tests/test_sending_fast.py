@@ -243,5 +243,5 @@ def test_sending_runs_a_bounded_number_of_statements(org_a, survey_a, smtp_serve
     with CaptureQueriesContext(connection) as queries:
         counts = sending.send_chunk(distribution.pk, min(ids), max(ids), "test:1")
     assert counts["sent"] == 200 and len(smtp_server.handler.messages) == 200
-    # About 4 per window of 10 and 10 per prepared batch of 100; the old path ran ~7 a message.
+    # About 3 per window of 10 and 10 per prepared batch of 250; the old path ran ~7 a message.
     assert len(queries) < 200, [query["sql"][:80] for query in queries.captured_queries[:30]]
