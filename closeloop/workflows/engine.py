@@ -7,6 +7,9 @@
   the next task's start commit together or not at all: a worker killed mid-task leaves
   nothing behind and the job runs again. The chain stops at a task that calls a remote
   system or waits for a retry; that one gets a job of its own.
+  The worker hands the run jobs it claimed together to process_runs: one lock for all the
+  runs, and first tasks whose type has run_many (the XM Directory task's bulk upsert) done
+  together, with the same outcome for each run as alone.
 - `workflows.task` {run, task_run} (atomic): an atomic task's retry, or the task a run
   retried from its failed task resumes at, in the worker's transaction as above.
 - `workflows.task_io` {run, task_run} (not atomic): for task types that call remote systems.
@@ -98,7 +101,8 @@ def process_runs(items: list[tuple[int, int, int]]) -> None:
     conditions, outcome and reporting are those process_run gives it."""
     ids = sorted({run_id for run_id, _generation, _attempts in items})
     # Locked in id order, as every worker does, so that two batches cannot deadlock.
-    runs = {run.pk: run for run in WorkflowRun.objects.select_for_update().filter(pk__in=ids)}
+    locked = WorkflowRun.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    runs = {run.pk: run for run in locked}
     first_tasks = _FirstTasks()
     for run_id, generation, job_attempts in items:
         run = runs.get(run_id)
