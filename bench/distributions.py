@@ -2,7 +2,7 @@
 processes over SMTP to Postfix's smtp-sink, next to a bare smtplib loop to the same sink.
 
     .venv/bin/python bench/distributions.py [--recipients 100000] [--workers 3]
-                                            [--baseline-messages 10000]
+                                            [--baseline-messages 10000] [--job-batch 1]
 
 DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/closeloop_bench_distributions
 (created if missing). The contacts and the mailing list are made once per size and reused;
@@ -69,6 +69,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--baseline-messages", type=int, default=10_000)
+    # Send jobs (500 deliveries each) claimed at a time by a worker: 1 shares the chunks out
+    # evenly, so that no worker is left with several while the others are idle at the end.
+    parser.add_argument("--job-batch", type=int, default=1)
     return parser.parse_args()
 
 
@@ -278,9 +281,9 @@ def run_baseline(sink: Sink, count: int) -> float:
 # The distribution ----------------------------------------------------------------------------
 
 
-def start_send_workers(url: str, count: int, sink: Sink) -> list[subprocess.Popen]:
+def start_send_workers(url: str, count: int, sink: Sink, job_batch: int) -> list[subprocess.Popen]:
     env = os.environ | {"DATABASE_URL": url, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}"}
-    return start_workers(env, count, "--batch", "10")
+    return start_workers(env, count, "--batch", str(job_batch))
 
 
 def peak_rss_mb(process: subprocess.Popen) -> float:
@@ -301,7 +304,9 @@ def _status_mb(process: subprocess.Popen, field: str) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def run_distribution(url: str, sink: Sink, recipients: int, workers: int) -> tuple[float, float]:
+def run_distribution(
+    url: str, sink: Sink, recipients: int, workers: int, job_batch: int
+) -> tuple[float, float]:
     from django.db import connections
 
     from closeloop.distributions import actions
@@ -312,7 +317,7 @@ def run_distribution(url: str, sink: Sink, recipients: int, workers: int) -> tup
     mailing_list = mailing_list_of(organization, recipients)
     survey = published_survey(organization, user)
     connections.close_all()
-    processes = start_send_workers(url, workers, sink)
+    processes = start_send_workers(url, workers, sink, job_batch)
     try:
         time.sleep(3)  # let the workers start (Django set-up) before the clock starts
         if any(process.poll() is not None for process in processes):
@@ -371,7 +376,7 @@ def main() -> None:
     try:
         sink_per_second = run_baseline(sink, arguments.baseline_messages)
         messages_per_second, peak = run_distribution(
-            url, sink, arguments.recipients, arguments.workers
+            url, sink, arguments.recipients, arguments.workers, arguments.job_batch
         )
     finally:
         sink.stop()
