@@ -385,8 +385,9 @@ def client_fingerprint(address: str) -> str:
     return hash_secret(f"{settings.SECRET_KEY}|{address or 'unknown'}")[:64]
 
 
-def record_failed_sign_in(email: str, address: str) -> None:
-    FailedSignIn.objects.create(email=normalize_email(email), client=client_fingerprint(address))
+def record_failed_sign_in(email: str, client: str) -> None:
+    """`client` is the address's `client_fingerprint`, never the address itself."""
+    FailedSignIn.objects.create(email=normalize_email(email), client=client)
 
 
 def forget_failed_sign_ins(email: str) -> None:

@@ -116,7 +116,7 @@ class LoginForm(AuthenticationForm):
             cleaned = super().clean()
         except forms.ValidationError:
             if email:
-                actions.record_failed_sign_in(email, address)
+                actions.record_failed_sign_in(email, client)
             raise
         actions.forget_failed_sign_ins(email)
         return cleaned

@@ -62,8 +62,9 @@ def test_client_address_is_not_stored_in_clear(client, org_a):
 
 
 def test_housekeeping_deletes_day_old_attempts(org_a):
-    actions.record_failed_sign_in("owner@acme.test", "203.0.113.7")
-    actions.record_failed_sign_in("owner@acme.test", "203.0.113.7")
+    client = actions.client_fingerprint("203.0.113.7")
+    actions.record_failed_sign_in("owner@acme.test", client)
+    actions.record_failed_sign_in("owner@acme.test", client)
     FailedSignIn.objects.filter(pk=FailedSignIn.objects.first().pk).update(
         created_at=timezone.now() - timedelta(days=2)
     )
