@@ -167,6 +167,24 @@ def _element(distribution: Distribution, stats: dict) -> dict:
     }
 
 
+def _list_or_contact(organization, recipients: Recipients) -> dict:
+    """The mailing list and/or contact a new distribution names, as keyword arguments."""
+    from closeloop.directory import queries as directory_queries
+
+    found: dict = {}
+    if recipients.mailingListId:
+        found["mailing_list"] = directory_queries.mailing_list(
+            organization, recipients.mailingListId
+        )
+        if found["mailing_list"] is None:
+            raise NotFound(f"Invalid mailingListId: {recipients.mailingListId}")
+    if recipients.contactId:
+        found["contact"] = directory_queries.contact(organization, recipients.contactId)
+        if found["contact"] is None:
+            raise NotFound(f"Invalid contactId: {recipients.contactId}")
+    return found
+
+
 @router.post("/distributions", response=qualtrics.responses(Created, 404), summary="Create")
 def create_distribution(request, body: CreateDistribution):
     from closeloop.directory import queries as directory_queries
@@ -176,17 +194,7 @@ def create_distribution(request, body: CreateDistribution):
     survey = survey_of(organization, body.surveyLink.surveyId)
     if survey is None:
         raise NotFound(f"Invalid surveyId: {body.surveyLink.surveyId}")
-    recipients: dict = {}
-    if body.recipients.mailingListId:
-        found = directory_queries.mailing_list(organization, body.recipients.mailingListId)
-        if found is None:
-            raise NotFound(f"Invalid mailingListId: {body.recipients.mailingListId}")
-        recipients["mailing_list"] = found
-    if body.recipients.contactId:
-        found = directory_queries.contact(organization, body.recipients.contactId)
-        if found is None:
-            raise NotFound(f"Invalid contactId: {body.recipients.contactId}")
-        recipients["contact"] = found
+    recipients = _list_or_contact(organization, body.recipients)
     if body.recipients.transactionBatchId:
         found = directory_queries.transaction_batch(
             organization, body.recipients.transactionBatchId
@@ -230,7 +238,6 @@ SMS_METHODS = {"Invite": "sms", "Interactive": "sms2way"}
 
 @router.post("/distributions/sms", response=qualtrics.responses(Created, 404), summary="Create SMS")
 def create_sms_distribution(request, body: CreateSmsDistribution):
-    from closeloop.directory import queries as directory_queries
     from closeloop.surveys.queries import survey_of
 
     organization = token_of(request).organization
@@ -239,17 +246,7 @@ def create_sms_distribution(request, body: CreateSmsDistribution):
     survey = survey_of(organization, body.surveyId)
     if survey is None:
         raise NotFound(f"Invalid surveyId: {body.surveyId}")
-    recipients: dict = {}
-    if body.recipients.mailingListId:
-        found = directory_queries.mailing_list(organization, body.recipients.mailingListId)
-        if found is None:
-            raise NotFound(f"Invalid mailingListId: {body.recipients.mailingListId}")
-        recipients["mailing_list"] = found
-    if body.recipients.contactId:
-        found = directory_queries.contact(organization, body.recipients.contactId)
-        if found is None:
-            raise NotFound(f"Invalid contactId: {body.recipients.contactId}")
-        recipients["contact"] = found
+    recipients = _list_or_contact(organization, body.recipients)
     message: dict = {}
     if body.message.messageId:
         message = _message(request, body.message)
