@@ -327,6 +327,17 @@ def unsubscribe_contact(contact: Contact, *, mailing_list: MailingList | None = 
     return contact
 
 
+def resubscribe_contact(contact: Contact) -> Contact:
+    """Lift the contact's directory-wide opt-out (list-level opt-outs stay as they are)."""
+    with transaction.atomic():
+        contact = locks.contact_for_update(contact)
+        if contact.unsubscribed:
+            contact.unsubscribed, contact.unsubscribed_at = False, None
+            contact.modified_at = timezone.now()
+            contact.save(update_fields=["unsubscribed", "unsubscribed_at", "modified_at"])
+    return contact
+
+
 # Opt-out links -------------------------------------------------------------------------------
 
 

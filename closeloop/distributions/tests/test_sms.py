@@ -140,6 +140,58 @@ def test_stop_unsubscribes_and_help_replies(org_a, twilio_org, fake_twilio):
     assert contact.unsubscribed
 
 
+def send_sms(organization, user, survey, mailing_list):
+    distribution = actions.create_distribution(
+        organization, survey, owner=user, channel="sms", mailing_list=mailing_list, text_body=TEXT
+    )
+    helpers.run_jobs()
+    return Delivery.objects.get(distribution=distribution)
+
+
+@pytest.mark.parametrize("keyword", ["START", " unstop ", "Yes"])
+def test_start_after_stop_resubscribes(org_a, survey_a, twilio_org, fake_twilio, keyword):
+    _organization, user = org_a
+    mailing_list, (contact,) = sms_list(twilio_org, ["+14155552671"])
+    client = Client()
+    url = f"{BASE}/t/twilio/inbound"
+    fake_twilio.inbound(client, url, "+14155552671", "STOP")
+    assert send_sms(twilio_org, user, survey_a, mailing_list).status == DeliveryStatus.SKIPPED
+    assert fake_twilio.messages == []
+
+    response = fake_twilio.inbound(client, url, "+14155552671", keyword)
+    assert response.status_code == 200
+    assert (
+        b"<Message>You are resubscribed to Acme Corp messages. Reply STOP to unsubscribe."
+        b"</Message>" in response.content
+    )
+    contact.refresh_from_db()
+    assert (contact.unsubscribed, contact.unsubscribed_at) == (False, None)
+    assert send_sms(twilio_org, user, survey_a, mailing_list).status == DeliveryStatus.SUCCESS
+    assert [m["to"] for m in fake_twilio.messages] == ["+14155552671"]
+
+
+def test_stop_and_start_stay_within_the_organization(org_a, org_b, twilio_org, fake_twilio):
+    organization_b, _user = org_b
+    other_twilio = FakeTwilio()  # only signs webhooks: org B's own Twilio account
+    twilio_actions.save_settings(
+        organization_b,
+        account_sid=other_twilio.account_sid,
+        auth_token=other_twilio.auth_token,
+        from_number=other_twilio.phone_number,
+    )
+    _list_a, (contact_a,) = sms_list(twilio_org, ["+14155552671"])
+    _list_b, (contact_b,) = sms_list(organization_b, ["+14155552671"])
+    client = Client()
+    url = f"{BASE}/t/twilio/inbound"
+    fake_twilio.inbound(client, url, "+14155552671", "STOP")
+    other_twilio.inbound(client, url, "+14155552671", "STOP")
+    fake_twilio.inbound(client, url, "+14155552671", "START")
+    contact_a.refresh_from_db()
+    contact_b.refresh_from_db()
+    assert not contact_a.unsubscribed
+    assert contact_b.unsubscribed and contact_b.unsubscribed_at is not None
+
+
 def test_a_refused_number_fails_and_the_rest_goes_out(org_a, survey_a, twilio_org, fake_twilio):
     _organization, user = org_a
     fake_twilio.refuse["+14155552671"] = (400, 21211, "The 'To' number is not a valid number.")

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from closeloop.directory import actions as directory_actions
 from closeloop.distributions import actions
 from closeloop.distributions.actions import DistributionError
 from closeloop.distributions.channels import sms2way
@@ -146,6 +147,30 @@ def test_stop_during_a_session_unsubscribes(org_a, twilio_org, fake_twilio):  # 
     assert Response.objects.get().finished_at is not None
     # No more questions: a later reply finds no open session.
     assert "Which store" not in reply_text(fake_twilio.inbound(Client(), INBOUND, PHONE, "1"))
+
+
+def test_yes_during_a_session_is_an_answer(org_a, twilio_org, fake_twilio):  # noqa: F811
+    survey, _distribution, contact = start(org_a, twilio_org, fake_twilio)
+    # Another contact shares the number and opted out: a survey answer must not opt it back in.
+    opted_out, _created = directory_actions.upsert_contact(
+        contact.directory, {"email": "shared@example.com", "phone": PHONE, "unsubscribed": True}
+    )
+    assert opted_out.pk != contact.pk and opted_out.unsubscribed
+    client = Client()
+    reply_text(fake_twilio.inbound(client, INBOUND, PHONE, "1"))
+    reply_text(fake_twilio.inbound(client, INBOUND, PHONE, "9"))
+    done = reply_text(fake_twilio.inbound(client, INBOUND, PHONE, "Yes"))
+    assert "Thank you" in done and "resubscribed" not in done
+    response = Response.objects.get(survey=survey)
+    assert response.finished
+    assert response.answers["QID3"] == "Yes"
+    opted_out.refresh_from_db()
+    assert opted_out.unsubscribed
+    # Once the session is over, YES is the opt-in keyword again.
+    again = reply_text(fake_twilio.inbound(client, INBOUND, PHONE, "YES"))
+    assert "You are resubscribed" in again
+    opted_out.refresh_from_db()
+    assert not opted_out.unsubscribed
 
 
 def test_forged_inbound_is_refused(org_a, twilio_org, fake_twilio):  # noqa: F811

@@ -12,8 +12,10 @@ log = logging.getLogger("closeloop.integrations.twilio")
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
 HELP_WORDS = {"HELP", "INFO"}
 START_WORDS = {"START", "YES", "UNSTOP"}
+ANSWERABLE_START_WORDS = {"YES"}
 DEFAULT_HELP = "Reply STOP to stop receiving messages from {name}."
 STOP_REPLY = "You are unsubscribed from {name} messages. No more messages will be sent."
+START_REPLY = "You are resubscribed to {name} messages. Reply STOP to unsubscribe."
 
 
 class TwilioSettingsError(ValueError):
@@ -106,22 +108,40 @@ def record_status(
 
 
 def handle_inbound(organization, *, sender: str, body: str, help_text: str = "") -> str:
-    """STOP / HELP keywords; returns the reply text (empty: no reply)."""
-    from closeloop.directory.actions import unsubscribe_contact
-    from closeloop.directory.models import Contact
+    """STOP / START / HELP keywords, else a two-way survey answer; returns the reply text
+    (empty: no reply)."""
+    from closeloop.distributions.channels import sms2way
 
     word = (body or "").strip().upper()
     name = organization.name
     if word in STOP_WORDS:
-        from closeloop.distributions.channels import sms2way
-
-        for contact in Contact.objects.filter(organization=organization, phone_e164=sender):
-            unsubscribe_contact(contact)
+        _set_subscribed(organization, sender, subscribed=False)
         sms2way.close_for_stop(organization, sender)
         log.info("SMS STOP from %s for organization %s", sender, organization.pk)
         return STOP_REPLY.format(name=name)
+    if word in START_WORDS and not _answers_a_session(organization, sender, word):
+        _set_subscribed(organization, sender, subscribed=True)
+        log.info("SMS %s from %s for organization %s", word, sender, organization.pk)
+        return START_REPLY.format(name=name)
     if word in HELP_WORDS:
         return help_text or DEFAULT_HELP.format(name=name)
+    return sms2way.answer(organization, sender, body) or ""
+
+
+def _answers_a_session(organization, sender: str, word: str) -> bool:
+    """YES is also a plausible survey answer: while a two-way session waits for this number's
+    reply, it goes to the session. START and UNSTOP are always keywords."""
     from closeloop.distributions.channels import sms2way
 
-    return sms2way.answer(organization, sender, body) or ""
+    return word in ANSWERABLE_START_WORDS and sms2way.has_open_session(organization.pk, sender)
+
+
+def _set_subscribed(organization, sender: str, *, subscribed: bool) -> None:
+    """Opt every contact of the organization with this number out of (or back into) the
+    directory; other organizations' contacts with the same number are theirs to keep."""
+    from closeloop.directory.actions import resubscribe_contact, unsubscribe_contact
+    from closeloop.directory.models import Contact
+
+    change = resubscribe_contact if subscribed else unsubscribe_contact
+    for contact in Contact.objects.filter(organization=organization, phone_e164=sender):
+        change(contact)
