@@ -391,3 +391,13 @@ def has_previous(definition: dict, page: int, answers, embedded) -> bool:
     pages = schema.pages(definition)
     questions = schema.question_map(definition)
     return next_page(pages, page, answers, embedded, questions, step=-1) is not None
+
+
+def is_last_page(definition: dict, page: int, answers, embedded) -> bool:
+    """True when submitting this page would finish the response: no later page shows a
+    question for these answers. The same rule as `advance`, so "Submit" appears exactly where
+    submitting finishes, as far as the answers known now tell (an answer given on this page
+    that reveals a later page sends the respondent there instead)."""
+    pages = schema.pages(definition)
+    questions = schema.question_map(definition)
+    return next_page(pages, page, answers, embedded, questions) is None

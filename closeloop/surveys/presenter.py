@@ -156,8 +156,20 @@ def page_view(
         "show_progress": options.get("progressBar", True),
         "show_back": options.get("backButton", True)
         and logic.has_previous(definition, page, answers, embedded),
-        "is_last": page >= len(pages) - 1,
+        "is_last": logic.is_last_page(definition, page, _with_submitted(answers, values), embedded),
     }
+
+
+def _with_submitted(answers: Mapping, values: Mapping[str, Any]) -> dict:
+    """The saved answers with this page's re-shown submission applied, as `advance` applies
+    it: the best guess of what the next submit will hold."""
+    known = dict(answers)
+    for qid, value in values.items():
+        if value is None:
+            known.pop(qid, None)
+        else:
+            known[qid] = value
+    return known
 
 
 def end_message(

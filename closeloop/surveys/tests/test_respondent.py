@@ -429,3 +429,33 @@ def test_unanswered_questions_without_piped_text_render_once(client, survey_a, c
     html = errors.content.decode()
     assert errors.status_code == 200 and checked in html and 'id="QID3-error"' in html
     assert first.count('<fieldset class="question') == html.count('<fieldset class="question')
+
+
+def test_submit_shows_on_the_last_page_display_logic_leaves(client, org_a):
+    from closeloop.surveys.tests.test_last_page import three_pages
+
+    organization, user = org_a
+    definition = three_pages()
+    definition["flow"].insert(
+        0,
+        {"type": "embedded_data", "fields": [{"name": "Store", "source": "contact", "value": ""}]},
+    )
+    survey = make_survey(organization, user, definition)
+    submit = ">Submit <span"
+
+    oslo = link_for(survey, make_contact(organization, "oslo@example.com"))
+    assert ">Next <span" in client.get(oslo).content.decode()  # the store page follows
+
+    bergen = link_for(survey, make_contact(organization, "bergen@example.com", {"Store": "Bergen"}))
+    assert submit in client.get(bergen).content.decode()
+    finished = post(client, bergen, 0, {"QID1": "10"})
+    assert finished["Location"].endswith("/done")
+
+    # A detractor's score reveals the next page: Submit goes there, and that page submits.
+    detractor = link_for(survey, make_contact(organization, "bo@example.com", {"Store": "Bergen"}))
+    assert submit in client.get(detractor).content.decode()
+    assert not post(client, detractor, 0, {"QID1": "3"})["Location"].endswith("/done")
+    html = client.get(detractor).content.decode()
+    assert 'name="QID2"' in html and submit in html
+    assert post(client, detractor, 1, {"QID2": "Slow"})["Location"].endswith("/done")
+    assert Response.objects.filter(survey=survey, finished=True).count() == 2
