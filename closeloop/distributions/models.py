@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from closeloop.ids import new_id
@@ -271,20 +272,31 @@ class Distribution(models.Model):
 
 
 class Delivery(models.Model):
+    # Every index is written again at each change of status (a delivery changes 3 or 4 times
+    # while it is sent), so the table keeps only those its queries use: no index of its own
+    # for organization (deleting an organization is rare), distribution and contact (the
+    # composite indexes below start with them), no LIKE indexes (public_id and message_id
+    # are only compared whole), partial ones where most rows hold nothing.
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     distribution = models.ForeignKey(
-        Distribution, on_delete=models.CASCADE, related_name="deliveries"
+        Distribution, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
-    public_id = models.CharField(
-        max_length=32, unique=True, default=new_delivery_id, editable=False
-    )
+    public_id = models.CharField(max_length=32, default=new_delivery_id, editable=False)
     contact = models.ForeignKey(
-        "directory.Contact", on_delete=models.CASCADE, related_name="distribution_deliveries"
+        "directory.Contact",
+        on_delete=models.CASCADE,
+        related_name="distribution_deliveries",
+        db_index=False,
     )
     transaction = models.ForeignKey(
-        "directory.Transaction", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "directory.Transaction",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     email = models.CharField(max_length=320, blank=True, help_text="as addressed")
     phone = models.CharField(max_length=20, blank=True)
@@ -295,7 +307,7 @@ class Delivery(models.Model):
     )
     reason = models.CharField(max_length=500, blank=True, help_text="why skipped/blocked/failed")
     error = models.TextField(blank=True)
-    message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    message_id = models.CharField(max_length=255, blank=True)
     link = models.ForeignKey(
         "surveys.SurveyLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -317,12 +329,21 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["distribution", "contact"], name="one_delivery_per_contact"
-            )
+            ),
+            models.UniqueConstraint(fields=["public_id"], name="delivery_public_id"),
         ]
         indexes = [
             models.Index(fields=["distribution", "status"], name="delivery_dist_status"),
             models.Index(fields=["distribution", "id"], name="delivery_dist_id"),
             models.Index(fields=["contact", "-created_at"], name="delivery_contact_recent"),
+            models.Index(
+                fields=["message_id"], name="delivery_message_id", condition=~Q(message_id="")
+            ),
+            models.Index(
+                fields=["transaction"],
+                name="delivery_transaction",
+                condition=Q(transaction__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

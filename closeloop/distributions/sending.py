@@ -20,9 +20,10 @@ How one chunk of deliveries is sent (a `distributions.send_chunk` job, atomic=Fa
    for a refused recipient, else Failure), a 4xx reply or a connection problem puts the
    delivery back to Pending and the job retries later. Only a connection lost *during* DATA
    is ambiguous (resolved as in 1).
-4. Each window's results are recorded in the next window's claim transaction: the claim's
-   UPDATE also marks the sent ones Success (their Message-ID is derived from their public id),
-   one INSERT adds them to the contacts' message log (for frequency rules).
+4. Each window's results are recorded in the next window's claim transaction: one UPDATE
+   marks the sent ones Success (their Message-ID is derived from their public id), one INSERT
+   adds them to the contacts' message log (for frequency rules). The email path
+   (sending_email.py) sends these statements as one script: one round trip per window.
 
 Memory stays flat: recipients are streamed into the deliveries table in slices, and a worker
 holds one prepared batch at a time.
@@ -30,24 +31,18 @@ holds one prepared batch at a time.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import smtplib
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import islice
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import get_connection
-from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Concat
+from django.db.models import F
 from django.utils import timezone
 
-from closeloop.distributions.actions import SEND_JOB, default_sender, fail_distribution
+from closeloop.distributions.actions import SEND_JOB, fail_distribution
 from closeloop.distributions.channels import email as email_channel
 from closeloop.distributions.models import Channel as DistributionChannel
 from closeloop.distributions.models import (
@@ -55,10 +50,8 @@ from closeloop.distributions.models import (
     DeliveryStatus,
     Distribution,
     DistributionStatus,
-    Kind,
     LinkType,
     RecipientKind,
-    SuppressedAddress,
 )
 from closeloop.jobs.actions import enqueue
 
@@ -243,35 +236,43 @@ def send_chunk(distribution_id: int, first: int, last: int, claim: str) -> dict:
         from closeloop.distributions.channels import sms
 
         return sms.send_chunk(distribution, chunk, claim)
+    return _send_email(distribution, chunk, claim)
+
+
+def _send_email(distribution: Distribution, chunk, claim: str) -> dict:
+    """Prepared batches, sent in windows: each window's claim commits (with the previous
+    window's results) before its messages go (closeloop.distributions.sending_email)."""
+    from closeloop.distributions import sending_email
+
     counts = {"sent": 0, "skipped": 0, "failed": 0}
-    sender = EmailSender(distribution)
-    unrecorded = Outcome()  # the window just sent: recorded in the next claim's transaction
+    sender = sending_email.EmailSender(distribution)
+    statements = sending_email.Statements(distribution, sender.template)
+    size = send_batch_size()
+    unrecorded = Outcome()  # the window just sent: recorded with the next claim
     deferred: set[int] = set()  # put back by a 4xx for one recipient: not again in this run
     try:
         while True:
-            ready = _prepare_batch(distribution, chunk.exclude(pk__in=deferred), counts)
+            ready = sending_email.prepare_batch(
+                distribution, chunk.exclude(pk__in=deferred), counts, prepare_batch_size()
+            )
             if ready is None:
                 break
-            for start in range(0, len(ready), send_batch_size()):
-                with transaction.atomic():
-                    # One UPDATE marks the previous window Success and claims this one.
-                    success = _success_changes(sender.template)
-                    window = _claim(
-                        chunk, ready[start : start + send_batch_size()], claim, unrecorded, success
-                    )
-                    _record(distribution, unrecorded, sender.template, success_recorded=True)
+            for start in range(0, len(ready), size):
+                window = sending_email.record_and_claim(
+                    statements, unrecorded, ready[start : start + size], claim
+                )
                 unrecorded = Outcome()  # recorded: not again in `finally` if sending raises
                 unrecorded = sender.send(window) if window else Outcome()
                 counts["sent"] += len(unrecorded.sent)
                 counts["failed"] += len(unrecorded.final)
-                deferred.update(claimed.delivery.pk for claimed, _why in unrecorded.released)
+                deferred.update(item.id for item, _why in unrecorded.released)
                 if unrecorded.interrupted:
                     raise SendingInterrupted(unrecorded.interrupted)
         if deferred:
             raise SendingInterrupted(f"The server asked to retry {len(deferred)} recipient(s).")
     finally:
         sender.close()
-        _record(distribution, unrecorded, sender.template)
+        sending_email.record(statements, unrecorded)
     finish_if_complete(distribution)
     return counts
 
@@ -316,7 +317,7 @@ def _prepare_batch(distribution: Distribution, chunk, counts: dict, size: int = 
                 (delivery.pk, (DeliveryStatus.FAILURE, str(error))) for delivery in allowed
             )
             allowed, urls = [], []
-        _record_verdicts(pending, verdicts)
+        _record_verdicts(verdicts)
         counts["skipped"] += len(verdicts)
         opt_out = OptOutLinks(distribution)
         return [
@@ -325,44 +326,28 @@ def _prepare_batch(distribution: Distribution, chunk, counts: dict, size: int = 
         ]
 
 
-def _record_verdicts(pending: list[Delivery], verdicts: dict[int, tuple]) -> None:
+def _record_verdicts(verdicts: dict[int, tuple]) -> None:
     """One UPDATE per (status, reason)."""
     by_verdict = defaultdict(list)
-    for delivery in pending:
-        if delivery.pk in verdicts:
-            by_verdict[verdicts[delivery.pk]].append(delivery.pk)
+    for delivery_id, verdict in verdicts.items():
+        by_verdict[verdict].append(delivery_id)
     now = timezone.now()
     for (status, reason), ids in by_verdict.items():
         Delivery.objects.filter(pk__in=ids).update(status=status, reason=reason, updated_at=now)
 
 
-def _claim(
-    chunk,
-    ready: list[Claimed],
-    claim: str,
-    sent: Outcome | None = None,
-    success: dict | None = None,
-) -> list[Claimed]:
+def _claim(chunk, ready: list[Claimed], claim: str) -> list[Claimed]:
     """Mark these deliveries Sending under this attempt's claim and return those that were
-    still Pending; in the same UPDATE (a round trip less per window), the `sent` deliveries of
-    the previous window get the `success` changes. The caller commits before sending."""
+    still Pending. The caller commits before sending."""
     wanted = {claimed.delivery.pk: claimed for claimed in ready}
-    sent_ids = [claimed.delivery.pk for claimed, _message_id in sent.sent] if sent else []
     now = timezone.now()
-    claiming = {
-        "status": Value(DeliveryStatus.SENDING),
-        "claim": Value(claim),
-        "sending_at": Value(now),
-        "attempts": F("attempts") + 1,
-    }
-    changes: dict = {"updated_at": now}
-    if sent_ids:
-        changes |= _either(Q(pk__in=sent_ids), success or {}, claiming)
-        rows = Q(pk__in=sent_ids) | Q(pk__in=wanted, status=DeliveryStatus.PENDING)
-    else:
-        changes |= claiming
-        rows = Q(pk__in=wanted, status=DeliveryStatus.PENDING)
-    changed = chunk.filter(rows).update(**changes) - len(sent_ids)
+    changed = chunk.filter(pk__in=wanted, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.SENDING,
+        claim=claim,
+        sending_at=now,
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
     if changed == len(wanted):
         ids = sorted(wanted)
     else:  # another attempt took some meanwhile (its lease ran out while it was still alive)
@@ -374,83 +359,12 @@ def _claim(
     return claimed
 
 
-def _success_changes(template: email_channel.EmailTemplate) -> dict:
-    """What a sent delivery's row becomes: Success, with its Message-ID (from its public id)."""
-    before, after = template.message_id_affixes()
-    return {
-        "status": Value(DeliveryStatus.SUCCESS),
-        "message_id": Concat(Value(before), F("public_id"), Value(after)),
-        "sent_at": Value(timezone.now()),
-        "reason": Value(""),
-        "error": Value(""),
-    }
-
-
-def _either(condition: Q, when_true: dict, otherwise: dict) -> dict:
-    """Per field, CASE WHEN condition THEN one change ELSE the other (or the value kept)."""
-    fields = when_true.keys() | otherwise.keys()
-    return {
-        name: Case(
-            When(condition, then=when_true.get(name, F(name))),
-            default=otherwise.get(name, F(name)),
-            output_field=Delivery._meta.get_field(name),
-        )
-        for name in fields
-    }
-
-
 def _gatekeeper(distribution: Distribution, pending: list[Delivery]) -> dict[int, tuple]:
-    """(status, reason) for every delivery that must not be sent."""
-    from closeloop.directory import frequency
-    from closeloop.directory.models import Channel, ContactMessageLog
+    """(status, reason) for every SMS delivery that must not be sent (email deliveries are
+    checked by sending_email)."""
+    from closeloop.distributions.channels import sms
 
-    if distribution.channel != DistributionChannel.EMAIL:
-        from closeloop.distributions.channels import sms
-
-        return sms.gatekeeper(distribution, pending)
-    verdicts: dict[int, tuple] = {}
-    contact_ids = [delivery.contact_id for delivery in pending]
-    opted_out_of_list = list_opt_outs(distribution, contact_ids)
-    addresses = {delivery.contact.email_normalized for delivery in pending}
-    suppressed = dict(
-        SuppressedAddress.objects.filter(
-            organization_id=distribution.organization_id, email__in=addresses
-        ).values_list("email", "reason")
-    )
-    is_reminder = distribution.kind != Kind.INVITE
-    # Frequency rules only ever block a contact who was sent something before: ask the rules
-    # about those contacts only.
-    contacted = set(
-        ContactMessageLog.objects.filter(contact_id__in=contact_ids, is_reminder=False)
-        .values_list("contact_id", flat=True)
-        .distinct()
-    )
-    for delivery in pending:
-        contact = delivery.contact
-        opt_out = opt_out_reason(distribution, contact, opted_out_of_list)
-        if not contact.email_normalized:
-            verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, "The contact has no email address.")
-        elif opt_out:
-            verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, opt_out)
-        elif contact.email_normalized in suppressed:
-            verdicts[delivery.pk] = (
-                DeliveryStatus.BLOCKED,
-                f"The address is blocked: {suppressed[contact.email_normalized]}",
-            )
-        elif contact.pk in contacted and not is_reminder:
-            allowed, rule = frequency.allowed_to_contact(
-                contact,
-                Channel.EMAIL,
-                survey_id=distribution.survey.public_id,
-                mailing_list=distribution.mailing_list,
-                is_reminder=is_reminder,
-            )
-            if not allowed:
-                verdicts[delivery.pk] = (DeliveryStatus.SKIPPED, f"Frequency rule: {rule}")
-        if delivery.email != contact.email and delivery.pk not in verdicts:
-            delivery.email = contact.email
-            Delivery.objects.filter(pk=delivery.pk).update(email=contact.email)
-    return verdicts
+    return sms.gatekeeper(distribution, pending)
 
 
 def list_opt_outs(distribution: Distribution, contact_ids: list[int]) -> set[int]:
@@ -589,194 +503,8 @@ def _recipient(claimed: Claimed) -> email_channel.Recipient:
     )
 
 
-class Pace:
-    """At most `per_second` messages a second (0: no limit)."""
-
-    def __init__(self, per_second: float):
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.next_at = time.monotonic()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if now < self.next_at:
-            time.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.interval
-
-
-class _DataWatch:
-    """Wraps an smtplib connection's data() (once per connection) to know whether DATA began
-    for the current message: after that, a lost connection leaves the message's fate unknown."""
-
-    def __init__(self, smtp):
-        self.started = False
-        original = smtp.data
-
-        def data(msg):
-            self.started = True
-            return original(msg)
-
-        smtp.data = data
-
-    def content_begins(self) -> None:
-        self.started = True
-
-    @classmethod
-    def of(cls, connection) -> _DataWatch | None:
-        smtp = getattr(connection, "connection", None)
-        if not isinstance(smtp, smtplib.SMTP):
-            return None
-        watch = getattr(smtp, "_closeloop_watch", None)
-        if watch is None:
-            watch = cls(smtp)
-            smtp._closeloop_watch = watch
-        watch.started = False
-        return watch
-
-
-class EmailSender:
-    """Sends windows of claimed deliveries over one connection of the configured backend,
-    opened at the first message and kept for the whole chunk, at the configured rate."""
-
-    def __init__(self, distribution: Distribution):
-        self.template = email_channel.EmailTemplate(distribution, default_sender())
-        self.pace = Pace(rate_limit())
-        self.connection = None
-
-    def open(self) -> None:
-        connection = get_connection(fail_silently=False)
-        connection.open()  # raises when the server is unreachable
-        self.connection = connection
-
-    def close(self) -> None:
-        if self.connection is not None:
-            with contextlib.suppress(Exception):  # a broken connection may fail to close
-                self.connection.close()
-            self.connection = None
-
-    def send(self, window: list[Claimed]) -> Outcome:
-        if self.connection is None:
-            try:
-                self.open()
-            except Exception as error:  # nothing was handed over
-                why = _describe(error)
-                return Outcome(
-                    released=[(claimed, why) for claimed in window],
-                    interrupted=f"Cannot connect: {why}",
-                )
-        outcome = Outcome()
-        for position, claimed in enumerate(window):
-            rendered = self.template.render(_recipient(claimed))
-            watch = _DataWatch.of(self.connection)
-            self.pace.wait()
-            try:
-                accepted = self._send_one(claimed, rendered, watch)
-            except smtplib.SMTPRecipientsRefused as error:
-                code, reply = next(iter(error.recipients.values()))
-                why = f"{code} {_text(reply)}"
-                if 500 <= code < 600:
-                    outcome.final.append((claimed, DeliveryStatus.HARD_BOUNCE, why))
-                else:
-                    outcome.released.append((claimed, why))
-                continue
-            except smtplib.SMTPResponseException as error:
-                why = f"{error.smtp_code} {_text(error.smtp_error)}"
-                if 500 <= error.smtp_code < 600:
-                    outcome.final.append((claimed, DeliveryStatus.FAILURE, why))
-                    continue
-                # A 4xx reply: not accepted, try again later (the server may be throttling us).
-                outcome.released += [(item, why) for item in window[position:]]
-                outcome.interrupted = f"The server asked us to retry later: {why}"
-                return outcome
-            except Exception as error:  # connection lost, or a provider error
-                why = _describe(error)
-                if watch is not None and not watch.started:
-                    outcome.released += [(item, why) for item in window[position:]]
-                else:
-                    outcome.final.append((claimed, DeliveryStatus.FAILURE, f"{AMBIGUOUS} ({why})"))
-                    outcome.released += [(item, why) for item in window[position + 1 :]]
-                outcome.interrupted = f"Sending stopped: {why}"
-                return outcome
-            if accepted:
-                outcome.sent.append((claimed, rendered.message_id))
-            else:
-                outcome.final.append((claimed, DeliveryStatus.FAILURE, "The backend refused it."))
-        return outcome
-
-    def _send_one(
-        self, claimed: Claimed, rendered: email_channel.Rendered, watch: _DataWatch | None
-    ) -> bool:
-        smtp = getattr(self.connection, "connection", None)
-        if isinstance(self.connection, SmtpBackend) and isinstance(smtp, smtplib.SMTP):
-            # The bytes Django would send, without building the message objects (the slow
-            # part), pipelined when the server allows it: what makes a distribution fast.
-            data = self.template.as_bytes(rendered)
-            email_channel.send_over_smtp(
-                smtp, self.template.from_address, rendered.to, data, watch.content_begins
-            )
-            return True
-        message = self.template.as_django(rendered, claimed.delivery.public_id, self.connection)
-        return bool(self.connection.send_messages([message]))
-
-
-def _text(value) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
 def _describe(error: Exception) -> str:
     return f"{error.__class__.__name__}: {error}"[:1000]
-
-
-def _record(
-    distribution: Distribution,
-    outcome: Outcome,
-    template: email_channel.EmailTemplate,
-    *,
-    success_recorded: bool = False,
-) -> None:
-    """The window's results in one transaction: one UPDATE for the sent ones (their Message-ID
-    follows from their public id; unless the next claim's UPDATE did it: success_recorded),
-    one INSERT into the message log, one UPDATE for those put back; the rare final failures
-    one by one."""
-    from closeloop.directory.actions import log_messages
-    from closeloop.directory.models import Channel
-    from closeloop.distributions.actions import suppress_address
-
-    now = timezone.now()
-    if not (outcome.sent or outcome.final or outcome.released):
-        return
-    with transaction.atomic(savepoint=False):
-        if outcome.sent:
-            if not success_recorded:
-                Delivery.objects.filter(
-                    pk__in=[claimed.delivery.pk for claimed, _message_id in outcome.sent]
-                ).update(**_success_changes(template), updated_at=now)
-            log_messages(
-                [claimed.delivery.contact for claimed, _message_id in outcome.sent],
-                Channel.EMAIL,
-                survey_id=distribution.survey.public_id,
-                mailing_list=distribution.mailing_list,
-                sent_at=now,
-                is_reminder=distribution.kind != Kind.INVITE,
-            )
-        for claimed, status, why in outcome.final:
-            changes = {"status": status, "reason": why[:500], "error": why, "updated_at": now}
-            if status == DeliveryStatus.HARD_BOUNCE:
-                changes["bounced_at"] = now
-                suppress_address(
-                    distribution.organization_id,
-                    claimed.delivery.contact.email_normalized,
-                    f"hard bounce: {why}"[:300],
-                )
-            Delivery.objects.filter(pk=claimed.delivery.pk).update(**changes)
-        released = defaultdict(list)
-        for claimed, why in outcome.released:
-            released[why].append(claimed.delivery.pk)
-        for why, ids in released.items():
-            Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
-                status=DeliveryStatus.PENDING, claim="", error=why, updated_at=now
-            )
 
 
 def finish_if_complete(distribution: Distribution) -> bool:
