@@ -16,9 +16,8 @@ import io
 import logging
 import multiprocessing
 import re
-from collections import deque
+import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -31,8 +30,6 @@ log = logging.getLogger("closeloop.directory.imports")
 CHUNK_ROWS = 5000
 # From this many rows on, the rows are checked in a second process.
 PARALLEL_MIN_ROWS = 50_000
-CHECKING_PROCESSES = 1  # a second one slowed a 2-vCPU machine (PostgreSQL needs a core)
-CHECKED_AHEAD = CHECKING_PROCESSES + 1  # chunks checked ahead of the one being written
 MAX_COLUMNS = 200
 csv.field_size_limit(1024 * 1024)
 
@@ -133,7 +130,7 @@ def run_import(
                 contact_import.total_rows = count_rows(handle)
             contact_import.save(update_fields=["total_rows"])
         with contact_import.file.open("rb") as handle:
-            _import_rows(contact_import, read_rows(handle), progress, chunk_rows)
+            _import_rows(contact_import, handle, progress, chunk_rows)
     except ImportProblem as problem:
         contact_import.status = ImportStatus.FAILED
         contact_import.error = str(problem)
@@ -162,23 +159,25 @@ def refresh_statistics() -> None:
             )
 
 
-def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
-    first = next(rows, None)
+def _import_rows(contact_import, handle, progress, chunk_rows: int) -> None:
+    first = next(read_rows(handle), None)
     if first is None:
         raise ImportProblem("The file is empty.")
     plan = column_plan(first[1])
     directory = contact_import.directory
     remaining = (contact_import.total_rows or 0) - contact_import.processed_rows
-    lines = _chunk_lines(rows, contact_import.processed_rows, chunk_rows)
     check = functools.partial(
-        chunks.check_chunk,
+        chunks.check_chunk_columns,
         plan=plan,
         rules=directory.dedup_rules,
         region=directory.default_phone_region,
     )
-    checked_chunks = _checked_chunks(lines, check, in_second_process=remaining >= PARALLEL_MIN_ROWS)
+    produce = functools.partial(
+        _checked_chunks, handle, contact_import.processed_rows, chunk_rows, check
+    )
+    checked = _in_second_process(produce) if remaining >= PARALLEL_MIN_ROWS else produce()
     next_analyze = chunk_rows
-    for chunk in checked_chunks:
+    for chunk in checked:
         _commit_chunk(contact_import, chunk)
         if contact_import.created_count >= next_analyze:
             # Each time the import has doubled the contacts it added. Statistics of an
@@ -188,6 +187,15 @@ def _import_rows(contact_import, rows, progress, chunk_rows: int) -> None:
             next_analyze = 2 * contact_import.created_count
         if progress and chunk.size == chunk_rows:
             progress(contact_import)
+
+
+def _checked_chunks(handle, skip: int, chunk_rows: int, check) -> Iterator[chunks.ChunkRows]:
+    """The file's chunks after the `skip` rows already imported, checked, in file order."""
+    handle.seek(0)
+    rows = read_rows(handle)
+    next(rows)  # the header
+    for part in _chunk_lines(rows, skip, chunk_rows):
+        yield check(part)
 
 
 def _chunk_lines(rows, skip: int, chunk_rows: int) -> Iterator[list[tuple[int, list[str]]]]:
@@ -206,30 +214,52 @@ def _chunk_lines(rows, skip: int, chunk_rows: int) -> Iterator[list[tuple[int, l
         yield chunk
 
 
-def _checked_chunks(lines, check, *, in_second_process: bool) -> Iterator[chunks.CheckedChunk]:
-    """The chunks checked (chunks.check_chunk), in file order. For a large import a second
-    process checks the next chunks while this one writes the current one: checking is about
-    half of an import's time, and the chunks are still merged one after the other. (The file
-    cannot fail to read half-way: run_import has read it whole to count its rows.)"""
-    if not in_second_process:
-        for part in lines:
-            yield check(part)
-        return
-    # fork: a spawned process would run the program's main module again (not every entry
-    # point guards it). The child only runs pure Python (chunks); CPython holds the import
-    # lock across fork and logging re-creates its locks, so the job worker's threads cannot
-    # leave it a held lock.
-    pool = ProcessPoolExecutor(CHECKING_PROCESSES, mp_context=multiprocessing.get_context("fork"))
-    pending: deque = deque()
+def _in_second_process(produce: Callable[[], Iterator]) -> Iterator:
+    """produce()'s items, made in a forked child process while this one uses the last.
+
+    Reading and checking the file is about half of a large import's work: the child does it
+    (from the open file it inherits) and sends each checked chunk down a pipe, whose writes
+    block once this process is a chunk behind. fork, not spawn: a spawned process would run
+    the program's main module again (not every entry point guards it); the child runs only
+    pure Python (csv, chunks) and leaves by os._exit, so it never touches the parent's
+    database connections."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_produce_into, args=(produce, sender), daemon=True)
+    child.start()
+    sender.close()
     try:
-        for part in lines:
-            pending.append(pool.submit(check, part))
-            if len(pending) > CHECKED_AHEAD:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        while True:
+            try:
+                kind, payload = receiver.recv()
+            except EOFError:
+                raise RuntimeError("The import's checking process stopped unexpectedly.") from None
+            if kind == "item":
+                yield payload
+            elif kind == "problem":
+                raise ImportProblem(payload)
+            elif kind == "error":
+                raise RuntimeError(f"The import's checking process failed:\n{payload}")
+            else:
+                return
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+
+
+def _produce_into(produce: Callable[[], Iterator], sender) -> None:
+    try:
+        for item in produce():
+            sender.send(("item", item))
+        sender.send(("end", None))
+    except ImportProblem as problem:
+        sender.send(("problem", str(problem)))
+    except BaseException:  # reported to the importing process, which raises it
+        sender.send(("error", traceback.format_exc()))
+    finally:
+        sender.close()
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -242,30 +272,19 @@ def _commit_without_waiting_for_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _commit_chunk(contact_import: ContactImport, chunk: chunks.CheckedChunk) -> None:
-    rejected = list(chunk.rejected)
+def _commit_chunk(contact_import: ContactImport, chunk: chunks.ChunkRows) -> None:
     with transaction.atomic():
         _commit_without_waiting_for_disk()
-        outcomes = actions.upsert_checked_rows(
-            contact_import.directory,
-            chunk.rows,
-            mailing_list=contact_import.mailing_list,
-            with_contacts=False,
+        counts = actions.upsert_import_chunk(
+            contact_import.directory, chunk, mailing_list=contact_import.mailing_list
         )
-        counts = {"created": 0, "updated": 0, "skipped": chunk.skipped}
-        for number, (outcome, _contact, reason) in zip(chunk.numbers, outcomes, strict=True):
-            if outcome == "rejected":
-                rejected.append({"row": number, "reason": reason})
-            else:
-                counts[outcome] += 1
-        rejected.sort(key=lambda item: item["row"])
         room = ContactImport.MAX_REJECTIONS_KEPT - len(contact_import.rejections)
-        contact_import.rejections = contact_import.rejections + rejected[: max(0, room)]
+        contact_import.rejections = contact_import.rejections + chunk.rejected[: max(0, room)]
         contact_import.processed_rows += chunk.size
         contact_import.created_count += counts["created"]
         contact_import.updated_count += counts["updated"]
-        contact_import.skipped_count += counts["skipped"]
-        contact_import.rejected_count += len(rejected)
+        contact_import.skipped_count += counts["skipped"] + chunk.skipped
+        contact_import.rejected_count += len(chunk.rejected)
         contact_import.save(
             update_fields=[
                 "rejections",

@@ -346,3 +346,92 @@ def test_rows_checked_in_a_second_process_import_the_same(org_a, monkeypatch):
     report, contacts = parallel
     assert report[0] == ImportStatus.FINISHED and report[3] > 0 and report[4] > 0
     assert report[6] > 0 and contacts
+
+
+# Import chunks (column by column) equal one-by-one upserts ------------------------------------
+
+CHUNK_HEADER = ["First Name", "Email", "External Data Reference", "Phone", "Tier", "Unsubscribed"]
+cells = st.tuples(
+    st.sampled_from(["", "Ann", " ann", "Émile", "x" * 201]),
+    st.sampled_from(["", "a@example.com", "A@Example.com ", "émile@example.com", "bad@", "b@x.io"]),
+    st.sampled_from(["", "X1", "x1 ", "X2"]),
+    st.sampled_from(["", "+14155550123", "(415) 555-0123", "123"]),
+    st.sampled_from(["", "Gold", " Blue", "t\tab\\"]),
+    st.sampled_from(["", "false", "true", "maybe"]),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    stored=st.lists(cells, max_size=4),
+    incoming=st.lists(cells, max_size=10),
+    rules=st.sampled_from(
+        [[["extRef"], ["email"]], [["email"], ["firstName"]], [["firstName", "Tier"]], [["phone"]]]
+    ),
+)
+def test_an_import_chunk_equals_one_by_one_upserts(org_a, stored, incoming, rules):
+    """The import's chunk path (rows checked column by column, new rows written from the
+    checking process's COPY text on PostgreSQL) leaves the directory as one-by-one upserts."""
+    from closeloop.directory import chunks
+
+    one_by_one = make_directory(org_a[0], name="a", is_default=False, dedup_rules=rules)
+    bulk = make_directory(org_a[0], name="b", is_default=False, dedup_rules=rules)
+
+    def fields(first, email, ref, phone, tier, unsubscribed):
+        values = {"firstName": first, "email": email, "extRef": ref, "phone": phone}
+        return {**values, "unsubscribed": unsubscribed}, {"Tier": tier} if tier.strip() else {}
+
+    for row in stored:
+        for directory in (one_by_one, bulk):
+            with contextlib.suppress(InvalidValue):
+                actions.upsert_contact(directory, *fields(*row))
+    expected_counts = {"created": 0, "updated": 0, "skipped": 0}
+    expected_rejected = []
+    for number, row in enumerate(incoming, start=2):
+        before = snapshot(one_by_one)
+        try:
+            _contact, created = actions.upsert_contact(one_by_one, *fields(*row))
+        except InvalidValue as error:
+            expected_rejected.append({"row": number, "reason": str(error)})
+            continue
+        changed = snapshot(one_by_one) != before
+        expected_counts["created" if created else "updated" if changed else "skipped"] += 1
+    plan = imports.column_plan(CHUNK_HEADER)
+    lines = [(number, list(row)) for number, row in enumerate(incoming, start=2)]
+    chunk = chunks.check_chunk_columns(lines, plan, rules, bulk.default_phone_region)
+    counts = actions.upsert_import_chunk(bulk, chunk)
+    assert chunk.rejected == expected_rejected
+    assert counts == expected_counts
+    assert snapshot(bulk) == snapshot(one_by_one)
+    match_columns = (
+        "email_normalized",
+        "phone_e164",
+        "ext_ref_normalized",
+        "first_name_normalized",
+    )
+    assert sorted(Contact.objects.filter(directory=bulk).values_list(*match_columns)) == sorted(
+        Contact.objects.filter(directory=one_by_one).values_list(*match_columns)
+    )
+
+
+def test_an_import_chunk_adds_every_row_contact_to_the_list(org_a):
+    from closeloop.directory import chunks
+
+    directory = make_directory(org_a[0], name="listed", is_default=False)
+    existing, _ = actions.upsert_contact(directory, {"email": "old@example.com"})
+    mailing_list = actions.create_mailing_list(directory, "Imported")
+    plan = imports.column_plan(["Email", "First Name"])
+    lines = [
+        (2, ["old@example.com", "Old"]),
+        (3, ["new@example.com", "New"]),
+        (4, ["new@example.com", ""]),
+    ]
+    chunk = chunks.check_chunk_columns(lines, plan, directory.dedup_rules, "US")
+    counts = actions.upsert_import_chunk(directory, chunk, mailing_list=mailing_list)
+    assert counts == {"created": 1, "updated": 1, "skipped": 1}
+    members = set(mailing_list.memberships.values_list("contact__email", flat=True))
+    assert members == {"old@example.com", "new@example.com"}
+    mailing_list.refresh_from_db()
+    assert mailing_list.contact_count == 2
