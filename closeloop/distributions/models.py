@@ -308,8 +308,17 @@ class Delivery(models.Model):
     reason = models.CharField(max_length=500, blank=True, help_text="why skipped/blocked/failed")
     error = models.TextField(blank=True)
     message_id = models.CharField(max_length=255, blank=True)
+    # No foreign-key constraint in the database (Django still applies SET_NULL when a link is
+    # deleted): the link is made by the sender in the same transaction, and the constraint's
+    # check costs a lookup per message, or a scan of the links table per message when the
+    # check's plan was cached while that table was nearly empty (a new installation).
     link = models.ForeignKey(
-        "surveys.SurveyLink", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "surveys.SurveyLink",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     link_secret = models.TextField(blank=True, help_text="the link token, encrypted")
     response_id = models.CharField(max_length=32, blank=True)
