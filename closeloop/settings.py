@@ -109,6 +109,10 @@ def _database(url: str) -> dict:
         # (bench/respondent.py). A connection that died (database restarted) fails one request,
         # and Django then replaces it (errors_occurred → close_if_unusable_or_obsolete).
         database["CONN_HEALTH_CHECKS"] = False
+        # Searches read the embedded data index's pending list linearly: keep it short for
+        # every session (256 kB, ~32 pages); an import chunk asks for more (directory.imports).
+        options = database.setdefault("OPTIONS", {})
+        options["options"] = f"-c gin_pending_list_limit=256kB {options.get('options', '')}".strip()
         database["TEST"] = {"NAME": f"test_{database['NAME']}_{_TEST_RUN}"}
     return database
 

@@ -169,9 +169,7 @@ class ChunkRows:
         return [keys[position] for keys in self.keys if keys[position] is not None]
 
 
-def check_chunk_columns(
-    lines: list[tuple[int, list[str]]], plan, rules, region: str
-) -> ChunkRows:
+def check_chunk_columns(lines: list[tuple[int, list[str]]], plan, rules, region: str) -> ChunkRows:
     """check_chunk's result (the same rows accepted, the same reasons) as ChunkRows."""
     chunk = ChunkRows(rules=rules, region=region, size=len(lines))
     width = len(plan)
@@ -181,7 +179,10 @@ def check_chunk_columns(
             chunk.skipped += 1
         elif len(cells) != width:
             chunk.rejected.append(
-                {"row": number, "reason": f"The row has {len(cells)} cells; the header has {width}."}
+                {
+                    "row": number,
+                    "reason": f"The row has {len(cells)} cells; the header has {width}.",
+                }
             )
         else:
             numbers.append(number)
@@ -280,15 +281,17 @@ def _add_keys(chunk: ChunkRows) -> None:
         if any(column is None for column in columns):
             chunk.keys.append([None] * count)
             continue
-        prefix = f"{index}\x1f"
-        keys: list[str | None] = []
-        for parts in zip(*columns, strict=True):
-            if all(parts):
-                keys.append(
-                    prefix + "\x1f".join(f"{n}\x1e{v}" for n, v in zip(rule, parts, strict=True))
-                )
-            else:
-                keys.append(None)
+        keys: list[str | None]
+        if len(rule) == 1:  # the usual rule: one list comprehension
+            prefix = f"{index}\x1f{rule[0]}\x1e"
+            keys = [prefix + value if value else None for value in columns[0]]
+        else:
+            keys = [
+                dedup.lookup_key(index, tuple(zip(rule, parts, strict=True)))
+                if all(parts)
+                else None
+                for parts in zip(*columns, strict=True)
+            ]
         chunk.keys.append(keys)
         first = chunk.probes.setdefault(rule[0], set())
         first.update(value for value, key in zip(columns[0], keys, strict=True) if key)
@@ -306,13 +309,21 @@ def _copy_lines(chunk: ChunkRows) -> list[str | None]:
         _embedded_json(chunk, count),
         *(matches[name] for name in _LINE_MATCHES),
     ]
-    escaped = [[text.translate(_COPY_ESCAPES) for text in column] for column in parts]
+    escaped = [_copy_escaped(column) for column in parts]
     lines: list[str | None] = list(map("\t".join, zip(*escaped, strict=True)))
     if chunk.unsubscribe is not None:
         for position, unsubscribe in enumerate(chunk.unsubscribe):
             if unsubscribe:
                 lines[position] = None
     return lines
+
+
+def _copy_escaped(column: list[str]) -> list[str]:
+    """The column's texts escaped for COPY; most columns have nothing to escape (one scan)."""
+    joined = "".join(column)
+    if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return [text.translate(_COPY_ESCAPES) for text in column]
+    return column
 
 
 def _embedded_json(chunk: ChunkRows, count: int) -> list[str]:

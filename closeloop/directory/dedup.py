@@ -146,8 +146,12 @@ class Lookup:
     key: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        parts = [str(self.rule_index), *(f"{f}\x1e{v}" for f, v in self.conditions)]
-        object.__setattr__(self, "key", "\x1f".join(parts))
+        object.__setattr__(self, "key", lookup_key(self.rule_index, self.conditions))
+
+
+def lookup_key(rule_index: int, conditions: tuple[tuple[str, str], ...]) -> str:
+    """Lookup.key: the rule's position, then each field and its normalised value."""
+    return "\x1f".join([str(rule_index), *(f"{f}\x1e{v}" for f, v in conditions)])
 
 
 def incoming_value(field: str, fields: Mapping, embedded_data: Mapping) -> object:

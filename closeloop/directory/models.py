@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
+import time
 
 from django.conf import settings
 from django.db import models
@@ -19,43 +21,52 @@ from django.utils import timezone
 from closeloop.ids import ALPHABET, new_id
 
 
-def _random_id(prefix: str, length: int = 15) -> str:
-    """Like closeloop.ids.new_id (same alphabet, uniform, from the secrets RNG), with one
-    random read instead of one per character: imports make a million of these."""
-    alphabet, out = ALPHABET, []
-    while len(out) < length:
-        for byte in secrets.token_bytes(length * 2):
-            if byte < 248:  # 248 = 4 * 62: no modulo bias
-                out.append(alphabet[byte % 62])
-                if len(out) == length:
-                    break
-    return prefix + "".join(out)
-
-
 # Named module-level functions: migrations reference field defaults by import path.
 def new_pool_id() -> str:
     return new_id("POOL_")
 
 
 def new_contact_id() -> str:
-    return _random_id("CID_")
+    return new_contact_ids(1)[0]
 
 
 # Random byte -> alphabet character, for bytes below 248 (= 4 * 62: no modulo bias).
 _UNBIASED = bytes(ord(ALPHABET[byte % 62]) if byte < 248 else 0 for byte in range(256))
 _BIASED_BYTES = bytes(range(248, 256))
+# Digits, then upper case, then lower case: in byte order, as PostgreSQL's C collation and
+# most B-trees compare them.
+_ORDERED_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_TIME_CHARACTERS = 7  # 62**7 milliseconds: until the year 2081
+
+
+def _time_prefix() -> str:
+    """The current millisecond in base 62, so that contact ids made together sort together."""
+    milliseconds, characters = time.time_ns() // 1_000_000, []
+    for _ in range(_TIME_CHARACTERS):
+        milliseconds, digit = divmod(milliseconds, 62)
+        characters.append(_ORDERED_ALPHABET[digit])
+    return "".join(reversed(characters))
 
 
 def new_contact_ids(count: int, length: int = 15) -> list[str]:
-    """`count` ids like new_contact_id, from one random read and one translation (imports)."""
+    """`count` contact ids: CID_, the millisecond (7 characters), then random characters
+    (8, from the secrets RNG), sorted. Ids made at the same time land side by side in the
+    public id's index instead of on random pages of it: a million-contact import touches
+    (and writes to the WAL) far fewer index pages. 62**8 random values per millisecond keep
+    collisions negligible; the unique index refuses one anyway (the chunk is redone)."""
+    random_length = length - _TIME_CHARACTERS
     text = b""
-    while len(text) < count * length:
-        missing = count * length - len(text)
+    while len(text) < count * random_length:
+        missing = count * random_length - len(text)
         text += secrets.token_bytes(missing + missing // 16 + 16).translate(
             _UNBIASED, _BIASED_BYTES
         )
     text = text.decode("ascii")
-    return ["CID_" + text[start : start + length] for start in range(0, count * length, length)]
+    prefix = "CID_" + _time_prefix()
+    return sorted(
+        prefix + text[start : start + random_length]
+        for start in range(0, count * random_length, random_length)
+    )
 
 
 def new_list_id() -> str:
@@ -147,8 +158,10 @@ class Directory(models.Model):
 
 
 class Contact(models.Model):
+    # Not indexed on its own: every read path names the directory too (its indexes lead with
+    # it), and an index nobody reads costs every import row a B-tree insert.
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     # Indexed by the composite (directory, …) indexes below, which all start with it.
     directory = models.ForeignKey(

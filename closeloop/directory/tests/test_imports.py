@@ -420,7 +420,7 @@ def test_an_import_chunk_adds_every_row_contact_to_the_list(org_a):
     from closeloop.directory import chunks
 
     directory = make_directory(org_a[0], name="listed", is_default=False)
-    existing, _ = actions.upsert_contact(directory, {"email": "old@example.com"})
+    actions.upsert_contact(directory, {"email": "old@example.com"})
     mailing_list = actions.create_mailing_list(directory, "Imported")
     plan = imports.column_plan(["Email", "First Name"])
     lines = [

@@ -140,8 +140,14 @@ def _set_subscribed(organization, sender: str, *, subscribed: bool) -> None:
     """Opt every contact of the organization with this number out of (or back into) the
     directory; other organizations' contacts with the same number are theirs to keep."""
     from closeloop.directory.actions import resubscribe_contact, unsubscribe_contact
-    from closeloop.directory.models import Contact
+    from closeloop.directory.models import Contact, Directory
 
     change = resubscribe_contact if subscribed else unsubscribe_contact
-    for contact in Contact.objects.filter(organization=organization, phone_e164=sender):
+    # Through the organization's directories: (directory, phone) is the index there is.
+    contacts = Contact.objects.filter(
+        organization=organization,
+        directory__in=Directory.objects.filter(organization=organization),
+        phone_e164=sender,
+    )
+    for contact in contacts:
         change(contact)
