@@ -84,6 +84,7 @@ class Ready:
     contact_id: int
     email_normalized: str
     recipient: email_channel.Recipient
+    new_link: tuple[int, str] | None = None  # (link id, encrypted token): saved by the claim
 
 
 # Preparing a batch ---------------------------------------------------------------------------
@@ -110,20 +111,22 @@ def prepare_batch(distribution: Distribution, chunk, counts: dict, size: int) ->
         verdicts = _verdicts(distribution, rows, contacts)
         allowed = [row for row in rows if row[0] not in verdicts]
         try:
-            urls = _survey_urls(distribution, allowed, contacts)
+            urls, new_links = _survey_urls(distribution, allowed, contacts)
         except SurveyNotActive as error:
             verdicts.update((row[0], (DeliveryStatus.FAILURE, str(error))) for row in allowed)
-            allowed, urls = [], []
+            allowed, urls, new_links = [], [], {}
         _record_verdicts(verdicts)
         counts["skipped"] += len(verdicts)
         opt_out = OptOutLinks(distribution)
         return [
-            _ready(row, contacts[row[0]], url, opt_out.url(contacts[row[0]]))
+            _ready(row, contacts[row[0]], url, opt_out.url(contacts[row[0]]), new_links.get(row[0]))
             for row, url in zip(allowed, urls, strict=True)
         ]
 
 
-def _ready(row: tuple, contact: ContactValues, survey_url: str, opt_out_url: str) -> Ready:
+def _ready(
+    row: tuple, contact: ContactValues, survey_url: str, opt_out_url: str, new_link
+) -> Ready:
     from closeloop.surveys.actions import contact_fields
 
     delivery_id, public_id = row[0], row[1]
@@ -133,6 +136,7 @@ def _ready(row: tuple, contact: ContactValues, survey_url: str, opt_out_url: str
         id=delivery_id,
         contact_id=contact.pk,
         email_normalized=contact.email_normalized,
+        new_link=new_link,
         recipient=email_channel.Recipient(
             public_id=public_id,
             email=contact.email,
@@ -197,19 +201,22 @@ def _verdicts(distribution: Distribution, rows: list[tuple], contacts: dict) -> 
     return verdicts
 
 
-def _survey_urls(distribution: Distribution, rows: list[tuple], contacts: dict) -> list[str]:
-    """The survey link of each delivery: its individual link (made now, in one INSERT, for
-    those that have none yet, and kept encrypted on the delivery so that reminders and the
-    links API show the same one) or the anonymous link."""
+def _survey_urls(distribution: Distribution, rows: list[tuple], contacts: dict):
+    """The survey link of each delivery, and the links made now ({delivery id: (link id,
+    encrypted token)}). An individual link is made (one INSERT for the batch) for those that
+    have none yet; the delivery keeps it, encrypted, so that reminders and the links API show
+    the same one, from its claim on (Statements.claim: no UPDATE of its own). A link made
+    for a delivery that is then never claimed (its worker stopped) is never used."""
     from closeloop.directory.models import Contact, Transaction
     from closeloop.surveys import actions as surveys
 
     if distribution.link_type != LinkType.INDIVIDUAL:
         url = surveys.anonymous_url(distribution.survey)
-        return [url for _row in rows]
+        return [url for _row in rows], {}
     prefix, suffix = email_channel.absolute_url_pattern("respondent:link")
     urls = {row[0]: f"{prefix}{secrets.decrypt(row[4])}{suffix}" for row in rows if row[4]}
     new = [row for row in rows if not row[4]]
+    new_links = {}
     if new:
         purchases = Transaction.objects.in_bulk([row[5] for row in new if row[5]])
         # create_links wants Contact instances: from_db with two columns skips the defaults.
@@ -226,30 +233,11 @@ def _survey_urls(distribution: Distribution, rows: list[tuple], contacts: dict) 
             embedded_data=distribution.embedded_data,
             expires_at=distribution.link_expires_at,
         )
-        links = []
         for row, (link, url) in zip(new, made, strict=True):
             token = url.rstrip("/").rsplit("/", 1)[-1]
-            links.append((row[0], link.pk, secrets.encrypt(token)))
+            new_links[row[0]] = (link.pk, secrets.encrypt(token))
             urls[row[0]] = url
-        save_links(links)
-    return [urls[row[0]] for row in rows]
-
-
-def save_links(links: list[tuple[int, int, str]]) -> None:
-    """(delivery id, link id, encrypted token) in one UPDATE … FROM (VALUES …) (PostgreSQL,
-    SQLite ≥ 3.33): bulk_update's CASE expressions cost more to build than the statement.
-    The rows are locked (select_for_update): nobody else made a link meanwhile."""
-    meta = Delivery._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    link, secret = quote(meta.get_field("link").column), quote(meta.get_field("link_secret").column)
-    rows = ", ".join(["(%s, %s, %s)"] * len(links))
-    sql = (
-        f"UPDATE {table} SET {link} = v.column2, {secret} = v.column3 "
-        f"FROM (VALUES {rows}) AS v WHERE {table}.{quote(meta.pk.column)} = v.column1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in links for value in row])
+    return [urls[row[0]] for row in rows], new_links
 
 
 # A window's bookkeeping ----------------------------------------------------------------------
@@ -286,6 +274,7 @@ class Statements:
             distribution.mailing_list_id,
         ]
         self.is_reminder = distribution.kind != Kind.INVITE
+        self.link_url = email_channel.absolute_url_pattern("respondent:link")
 
     def success(self, ids: list[int], now) -> list[tuple[str, list]]:
         """Sent: Success with its Message-ID (from the public id), and the message log (for
@@ -310,18 +299,38 @@ class Statements:
             (log, [*self.log_values, now, self.is_reminder, *ids]),
         ]
 
-    def claim(self, ids: list[int], claim: str, now) -> tuple[str, list]:
-        """Pending → Sending under this attempt's claim; returns the ids it got."""
+    def claim(self, window: list[Ready], claim: str, now) -> tuple[str, list]:
+        """Pending → Sending under this attempt's claim, with the links made for the window
+        (unless the delivery got one meanwhile, from the links API); returns (id, encrypted
+        token) of those it got. Selected by primary key only: with the distribution's id too,
+        the planner may walk every Pending delivery of the distribution for each window."""
         c = self.column
+        params = [DeliveryStatus.SENDING, claim, now, now]
+        links = ""
+        made = [(item.id, *item.new_link) for item in window if item.new_link]
+        if made:
+            whens = " ".join(["WHEN %s THEN %s"] * len(made))
+            links = (
+                f", {c['link']} = CASE WHEN {c['link_secret']} = '' "
+                f"THEN CASE {c['id']} {whens} END ELSE {c['link']} END"
+                f", {c['link_secret']} = CASE WHEN {c['link_secret']} = '' "
+                f"THEN CASE {c['id']} {whens} ELSE '' END ELSE {c['link_secret']} END"
+            )
+            params += [value for delivery, link, _token in made for value in (delivery, link)]
+            params += [value for delivery, _link, token in made for value in (delivery, token)]
+        ids = [item.id for item in window]
         sql = (
             f"UPDATE {self.table} SET {c['status']} = %s, {c['claim']} = %s, "
             f"{c['sending_at']} = %s, {c['attempts']} = {c['attempts']} + 1, "
-            f"{c['updated_at']} = %s "
-            f"WHERE {c['distribution']} = %s AND {c['status']} = %s AND {c['id']} IN ({_marks(ids)}) "
-            f"RETURNING {c['id']}"
+            f"{c['updated_at']} = %s{links} "
+            f"WHERE {c['id']} IN ({_marks(ids)}) AND {c['status']} = %s "
+            f"RETURNING {c['id']}, {c['link_secret']}"
         )
-        params = [DeliveryStatus.SENDING, claim, now, now, self.distribution.pk]
-        return sql, [*params, DeliveryStatus.PENDING, *ids]
+        return sql, [*params, *ids, DeliveryStatus.PENDING]
+
+    def survey_url(self, encrypted_token: str) -> str:
+        before, after = self.link_url
+        return f"{before}{secrets.decrypt(encrypted_token)}{after}"
 
 
 def _marks(values: list) -> str:
@@ -361,9 +370,13 @@ def record_and_claim(
     now = timezone.now()
     script = statements.success([item.id for item, _message_id in outcome.sent], now)
     if window:
-        script.append(statements.claim([item.id for item in window], claim, now))
-    got = {row[0] for row in run_script(script)}
-    return [item for item in window if item.id in got]
+        script.append(statements.claim(window, claim, now))
+    got = dict(run_script(script))
+    claimed = [item for item in window if item.id in got]
+    for item in claimed:
+        if item.new_link and got[item.id] != item.new_link[1]:  # it had a link already
+            item.recipient.survey_url = statements.survey_url(got[item.id])
+    return claimed
 
 
 def record(statements: Statements, outcome: Outcome) -> None:
