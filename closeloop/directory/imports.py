@@ -179,12 +179,13 @@ def _import_rows(contact_import, handle, progress, chunk_rows: int) -> None:
     next_analyze = chunk_rows
     for chunk in checked:
         _commit_chunk(contact_import, chunk)
-        if contact_import.created_count >= next_analyze:
-            # Each time the import has doubled the contacts it added. Statistics of an
-            # empty table (0 rows) make PostgreSQL probe by (directory, id) and filter,
-            # which walks the whole directory for each value of the chunk.
+        if next_analyze and contact_import.created_count >= next_analyze:
+            # Statistics of an empty table (0 rows) make PostgreSQL probe by (directory, id)
+            # and filter, which walks the whole directory for each value of the chunk. Once
+            # they show the directory's contacts, the plan stays right however many more
+            # arrive: two ANALYZEs (after one chunk, after 16), each costs more than the last.
             refresh_statistics()
-            next_analyze = 2 * contact_import.created_count
+            next_analyze = 16 * chunk_rows if next_analyze == chunk_rows else 0
         if progress and chunk.size == chunk_rows:
             progress(contact_import)
 
