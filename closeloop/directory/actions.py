@@ -1177,21 +1177,26 @@ def _insert_new_rows(directory: Directory, chunk, merger: _ChunkMerger, now: dat
         ids = _next_contact_ids(cursor, len(positions))
         stamp = now.isoformat()
         tenant = f"{directory.organization_id}\t{directory.pk}\t{stamp}\t{stamp}\t"
-        text = []
-        for position, pk, public_id in zip(positions, ids, public_ids, strict=True):
-            draft = merger.drafts.get(position)
-            if draft is None:
-                merger.new_ids[position] = pk
-                text.append(f"{pk}\t{public_id}\t{tenant}f\t\\N\t{chunk.lines[position]}\n")
-            else:
-                draft.id, draft.public_id = pk, public_id
-                text.append(_draft_line(draft))
         columns = ", ".join(map(connection.ops.quote_name, _IMPORT_COPY_COLUMNS))
         table = connection.ops.quote_name(Contact._meta.db_table)
+        rows = list(zip(positions, ids, public_ids, strict=True))
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            copy.write("".join(text).encode())
+            # In slices: PostgreSQL stores the first while the next is formatted.
+            for start in range(0, len(rows), _COPY_SLICE):
+                text = []
+                for position, pk, public_id in rows[start : start + _COPY_SLICE]:
+                    draft = merger.drafts.get(position)
+                    if draft is None:
+                        merger.new_ids[position] = pk
+                        line = chunk.lines[position]
+                        text.append(f"{pk}\t{public_id}\t{tenant}f\t\\N\t{line}\n")
+                    else:
+                        draft.id, draft.public_id = pk, public_id
+                        text.append(_draft_line(draft))
+                copy.write("".join(text).encode())
 
 
+_COPY_SLICE = 1000
 _IMPORT_COPY_COLUMNS = (
     "id",
     "public_id",

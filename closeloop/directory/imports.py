@@ -10,12 +10,16 @@ Row numbers are spreadsheet row numbers: the header is row 1, the first contact 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import functools
 import io
 import logging
 import multiprocessing
+import queue
 import re
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 
@@ -110,7 +114,41 @@ def read_rows(path_or_file) -> Iterator[tuple[int, list[str]]]:
 
 
 def count_rows(path_or_file) -> int:
-    return max(0, sum(1 for _ in read_rows(path_or_file)) - 1)
+    """Rows after the header, as read_rows yields them (blank lines included)."""
+    lines = _count_plain_lines(path_or_file)
+    if lines is None:
+        if hasattr(path_or_file, "seek"):
+            path_or_file.seek(0)
+        lines = sum(1 for _ in read_rows(path_or_file))
+    return max(0, lines - 1)
+
+
+def _count_plain_lines(path_or_file) -> int | None:
+    """The lines of a file the csv module would read one row per line (UTF-8, no quote, no
+    carriage return, no NUL, no line over the field size limit), counted as bytes at disk
+    speed; None for any other file (read_rows then counts it, and reports what is wrong)."""
+    handle = path_or_file if hasattr(path_or_file, "read") else open(path_or_file, "rb")  # noqa: SIM115
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines, tail, last = 0, 0, b"\n"
+    try:
+        while block := handle.read(1 << 20):
+            if b'"' in block or b"\r" in block or b"\0" in block:
+                return None
+            decoder.decode(block)  # raises for bytes that are not UTF-8
+            pieces = block.split(b"\n")
+            longest = max([tail + len(pieces[0]), *map(len, pieces[1:])])
+            if longest > csv.field_size_limit():
+                return None
+            tail = len(pieces[-1]) if len(pieces) > 1 else tail + len(pieces[0])
+            lines += len(pieces) - 1
+            last = block[-1:]
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    finally:
+        if handle is not path_or_file:
+            handle.close()
+    return lines + (last != b"\n")
 
 
 def run_import(
@@ -229,25 +267,44 @@ def _in_second_process(produce: Callable[[], Iterator]) -> Iterator:
     child = context.Process(target=_produce_into, args=(produce, sender), daemon=True)
     child.start()
     sender.close()
+    # A thread receives (and unpickles) the next chunk while this one waits on the database.
+    received: queue.Queue = queue.Queue(maxsize=1)
+    receiving = threading.Thread(
+        target=_receive_into, args=(receiver, received), daemon=True, name="import-receiver"
+    )
+    receiving.start()
     try:
         while True:
-            try:
-                kind, payload = receiver.recv()
-            except EOFError:
-                raise RuntimeError("The import's checking process stopped unexpectedly.") from None
+            kind, payload = received.get()
             if kind == "item":
                 yield payload
             elif kind == "problem":
                 raise ImportProblem(payload)
             elif kind == "error":
                 raise RuntimeError(f"The import's checking process failed:\n{payload}")
+            elif kind == "gone":
+                raise RuntimeError("The import's checking process stopped unexpectedly.")
             else:
                 return
     finally:
-        receiver.close()
         if child.is_alive():
             child.kill()
         child.join()
+        while receiving.is_alive():  # the child is gone: the thread ends once it can put
+            with contextlib.suppress(queue.Empty):
+                received.get(timeout=0.1)
+        receiver.close()
+
+
+def _receive_into(receiver, received: queue.Queue) -> None:
+    while True:
+        try:
+            message = receiver.recv()
+        except (EOFError, OSError):
+            message = ("gone", None)
+        received.put(message)
+        if message[0] != "item":
+            return
 
 
 def _produce_into(produce: Callable[[], Iterator], sender) -> None:

@@ -435,3 +435,44 @@ def test_an_import_chunk_adds_every_row_contact_to_the_list(org_a):
     assert members == {"old@example.com", "new@example.com"}
     mailing_list.refresh_from_db()
     assert mailing_list.contact_count == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"a,b",
+        b"a,b\n",
+        b"a,b\n1,2",
+        b"a,b\n1,2\n\n3,4\n",
+        b"\xef\xbb\xbfa,b\n1,2\n",
+        b'a,b\n"1\n2",3\n',
+        b"a,b\r\n1,2\r\n",
+        "a,b\nÉmile,Zola\n".encode(),
+        b"a,b\n\xff,1\n",
+        b"a\n" + b"x" * (2 << 20) + b"\n",
+    ],
+)
+def test_counting_rows_agrees_with_reading_them(data):
+    def counted_by_reading():
+        try:
+            return max(0, sum(1 for _ in imports.read_rows(io.BytesIO(data))) - 1)
+        except imports.ImportProblem:
+            return "problem"
+
+    try:
+        counted = imports.count_rows(io.BytesIO(data))
+    except imports.ImportProblem:
+        counted = "problem"
+    assert counted == counted_by_reading()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="ab,é\n\r\"' ", max_size=12), max_size=6))
+def test_counting_rows_of_any_text_agrees_with_reading_them(pieces):
+    data = "\n".join(pieces).encode()
+    try:
+        expected = max(0, sum(1 for _ in imports.read_rows(io.BytesIO(data))) - 1)
+    except imports.ImportProblem:
+        return
+    assert imports.count_rows(io.BytesIO(data)) == expected
