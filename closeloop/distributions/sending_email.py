@@ -476,8 +476,22 @@ class EmailSender:
     def close(self) -> None:
         if self.connection is not None:
             with contextlib.suppress(Exception):  # a broken connection may fail to close
+                self._abandon()
                 self.connection.close()
             self.connection = None
+
+    def _smtp(self) -> smtplib.SMTP | None:
+        """The smtplib connection when the backend is Django's SMTP backend: messages are then
+        written directly."""
+        smtp = getattr(self.connection, "connection", None)
+        if isinstance(self.connection, SmtpBackend) and isinstance(smtp, smtplib.SMTP):
+            return smtp
+        return None
+
+    def _abandon(self) -> None:
+        smtp = self._smtp()
+        if smtp is not None:
+            email_channel.abandon(smtp)
 
     def send(self, window: list[Ready]) -> Outcome:
         if self.connection is None:
@@ -490,12 +504,14 @@ class EmailSender:
                     interrupted=f"Cannot connect: {why}",
                 )
         outcome = Outcome()
+        messages = self._messages(window)
         for position, item in enumerate(window):
-            rendered = self.template.render(item.recipient)
+            rendered, data = messages[position]
+            then = messages[position + 1][1] if position + 1 < len(window) else None
             watch = _DataWatch.of(self.connection)
             self.pace.wait()
             try:
-                accepted = self._send_one(item, rendered, watch)
+                accepted = self._send_one(item, rendered, data, then, watch)
             except smtplib.SMTPRecipientsRefused as error:
                 code, reply = next(iter(error.recipients.values()))
                 why = f"{code} {_text(reply)}"
@@ -512,6 +528,7 @@ class EmailSender:
                 # A 4xx reply: not accepted, try again later (the server may be throttling us).
                 outcome.released += [(later, why) for later in window[position:]]
                 outcome.interrupted = f"The server asked us to retry later: {why}"
+                self._abandon()
                 return outcome
             except Exception as error:  # connection lost, or a provider error
                 why = _describe(error)
@@ -521,6 +538,7 @@ class EmailSender:
                     outcome.final.append((item, DeliveryStatus.FAILURE, f"{AMBIGUOUS} ({why})"))
                     outcome.released += [(later, why) for later in window[position + 1 :]]
                 outcome.interrupted = f"Sending stopped: {why}"
+                self._abandon()
                 return outcome
             if accepted:
                 outcome.sent.append((item, rendered.message_id))
@@ -528,17 +546,32 @@ class EmailSender:
                 outcome.final.append((item, DeliveryStatus.FAILURE, "The backend refused it."))
         return outcome
 
+    def _messages(self, window: list[Ready]) -> list[tuple]:
+        """(rendered, bytes) of every message of the window, made before the first is sent:
+        over SMTP a message's envelope leaves with the previous message's content."""
+        smtp = self._smtp()
+        messages = []
+        for item in window:
+            rendered = self.template.render(item.recipient)
+            data = None
+            if smtp is not None:
+                # The bytes Django would send, without building the message objects (the slow
+                # part): what makes a distribution fast.
+                data = (self.template.from_address, rendered.to, self.template.as_bytes(rendered))
+            messages.append((rendered, data))
+        return messages
+
     def _send_one(
-        self, item: Ready, rendered: email_channel.Rendered, watch: _DataWatch | None
+        self,
+        item: Ready,
+        rendered: email_channel.Rendered,
+        data: tuple | None,
+        then: tuple | None,
+        watch: _DataWatch | None,
     ) -> bool:
-        smtp = getattr(self.connection, "connection", None)
-        if isinstance(self.connection, SmtpBackend) and isinstance(smtp, smtplib.SMTP):
-            # The bytes Django would send, without building the message objects (the slow
-            # part), pipelined when the server allows it: what makes a distribution fast.
-            data = self.template.as_bytes(rendered)
-            email_channel.send_over_smtp(
-                smtp, self.template.from_address, rendered.to, data, watch.content_begins
-            )
+        smtp = self._smtp()
+        if smtp is not None and data is not None:
+            email_channel.send_over_smtp(smtp, *data, watch.content_begins, then=then)
             return True
         message = self.template.as_django(rendered, item.recipient.public_id, self.connection)
         return bool(self.connection.send_messages([message]))

@@ -370,17 +370,27 @@ def send_over_smtp(
     recipient: str,
     data: bytes,
     before_content: Callable[[], None] = lambda: None,
+    then: tuple[str, str, bytes] | None = None,
 ) -> None:
     """smtplib's sendmail() for one recipient, with the same exceptions, pipelined when the
     server allows it. `before_content` is called just before the message itself is written:
-    from then on a lost connection leaves its fate unknown."""
+    from then on a lost connection leaves its fate unknown.
+
+    `then` (sender, recipient, data) is the message the caller sends next: its envelope goes in
+    the same write as this message's content (RFC 2920 lets commands follow the end of data),
+    one write per message instead of two. The caller must then send exactly that message, or
+    call abandon() (a server waiting for its content cannot be told to stop otherwise)."""
     smtp.ehlo_or_helo_if_needed()
-    plain = _PLAIN_ADDRESS.match(sender) and _PLAIN_ADDRESS.match(recipient)
-    if not (plain and smtp.has_extn("pipelining")):
+    announced = getattr(smtp, "_closeloop_envelope", None)
+    smtp._closeloop_envelope = None
+    if announced is None and not _pipelines(smtp, sender, recipient):
         smtp.sendmail(sender, [recipient], data)  # calls smtp.data() before the content
         return
-    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
-    smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
+    if announced is None:
+        smtp.send(_envelope(smtp, sender, recipient, data))
+    elif announced != (sender, recipient, len(data)):
+        smtp.close()
+        raise smtplib.SMTPServerDisconnected("Not the message whose envelope was sent.")
     _expect(smtp, (250,), 2, lambda code, reply: smtplib.SMTPSenderRefused(code, reply, sender))
     _expect(
         smtp,
@@ -393,8 +403,42 @@ def send_over_smtp(
     content = _LEADING_DOT.sub(b"..", data)
     if not content.endswith(b"\r\n"):
         content += b"\r\n"
-    smtp.send(content + b".\r\n")
-    _expect(smtp, (250,), 0, smtplib.SMTPDataError)
+    content += b".\r\n"
+    if then is not None and _pipelines(smtp, then[0], then[1]):
+        content += _envelope(smtp, *then)
+        smtp._closeloop_envelope = (then[0], then[1], len(then[2]))
+    smtp.send(content)
+    code, reply = smtp.getreply()
+    if code == 250:
+        return
+    if code == 421:
+        smtp.close()
+    elif smtp._closeloop_envelope is None:
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            smtp.rset()
+    # else: the transaction ended with the message; the next one's envelope is on its way.
+    raise smtplib.SMTPDataError(code, reply)
+
+
+def abandon(smtp: smtplib.SMTP) -> None:
+    """Close the connection if the envelope of a message that will not be sent is on its way:
+    the server would take whatever comes next (QUIT included) as that message's content."""
+    if getattr(smtp, "_closeloop_envelope", None) is not None:
+        smtp._closeloop_envelope = None
+        smtp.close()
+
+
+def _pipelines(smtp: smtplib.SMTP, sender: str, recipient: str) -> bool:
+    return bool(
+        _PLAIN_ADDRESS.match(sender)
+        and _PLAIN_ADDRESS.match(recipient)
+        and smtp.has_extn("pipelining")
+    )
+
+
+def _envelope(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> bytes:
+    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
+    return f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
 
 
 def _expect(smtp: smtplib.SMTP, codes: tuple, replies_after: int, error) -> None:

@@ -105,3 +105,80 @@ def test_a_4xx_for_one_recipient_puts_only_that_one_back(org_a, survey_a, smtp_s
     helpers.run_jobs()
     assert Counter(handler.recipients()) == Counter(c.email for c in contacts)
     assert deliveries.filter(status=DeliveryStatus.SUCCESS).count() == 5
+
+
+def refusing_content_of(handler, address: str, reply: str):
+    """The server refuses the content of the message to `address` (after the final dot)."""
+    accept = handler.handle_DATA
+
+    async def refusing(server, session, envelope):
+        if address in envelope.rcpt_tos:
+            return reply
+        return await accept(server, session, envelope)
+
+    return refusing
+
+
+def test_the_next_envelope_leaves_with_the_content(org_a, survey_a, smtp_server, monkeypatch):
+    """One write per message: the next message's MAIL, RCPT and DATA follow this one's dot."""
+    organization, user = org_a
+    mailing_list, contacts = make_list(organization, 20)
+    writes = []
+    original = smtplib.SMTP.send
+
+    def counting(self, payload):
+        writes.append(payload)
+        return original(self, payload)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", counting)
+    distribute(organization, user, survey_a, mailing_list)
+    helpers.run_jobs()
+    assert Counter(smtp_server.handler.recipients()) == Counter(c.email for c in contacts)
+    messages = [w for w in writes if isinstance(w, bytes) and w.count(b"\r\n.\r\n")]
+    assert len(messages) == 20
+    # Two windows of 10: each window's first envelope is written alone, the others with the
+    # previous message; then EHLO and QUIT.
+    assert sum(b"MAIL FROM:" in w for w in messages) == 18
+    assert len(writes) <= 20 + 2 + 2
+
+
+def test_content_refused_while_the_next_envelope_is_on_its_way(org_a, survey_a, smtp_server):
+    organization, user = org_a
+    mailing_list, contacts = make_list(organization, 6)
+    refused = contacts[2].email
+    handler = smtp_server.handler
+    handler.handle_DATA = refusing_content_of(handler, refused, "554 5.7.1 Content rejected")
+    distribution = distribute(organization, user, survey_a, mailing_list)
+    helpers.run_jobs()
+
+    assert Counter(handler.recipients()) == Counter(c.email for c in contacts if c.email != refused)
+    deliveries = Delivery.objects.filter(distribution=distribution)
+    failed = deliveries.get(contact=contacts[2])
+    assert failed.status == DeliveryStatus.FAILURE and failed.reason.startswith("554")
+    assert deliveries.filter(status=DeliveryStatus.SUCCESS).count() == 5
+
+
+def test_content_deferred_stops_cleanly_and_the_retry_sends_the_rest_once(
+    org_a, survey_a, smtp_server
+):
+    """A 4xx after the dot stops the chunk: the next message's envelope is already on its way,
+    so the connection is dropped (the server would take QUIT for content), nothing hangs, and
+    the retry sends those put back, each once."""
+    organization, user = org_a
+    mailing_list, contacts = make_list(organization, 6)
+    busy = contacts[2].email
+    handler = smtp_server.handler
+    accept = handler.handle_DATA
+    handler.handle_DATA = refusing_content_of(handler, busy, "452 4.3.1 Insufficient storage")
+    distribution = distribute(organization, user, survey_a, mailing_list)
+    helpers.run_jobs()
+
+    assert sorted(handler.recipients()) == sorted(c.email for c in contacts[:2])
+    deliveries = Delivery.objects.filter(distribution=distribution)
+    assert deliveries.filter(status=DeliveryStatus.PENDING).count() == 4
+
+    handler.handle_DATA = accept
+    helpers.make_retries_due()
+    helpers.run_jobs()
+    assert Counter(handler.recipients()) == Counter(c.email for c in contacts)
+    assert deliveries.filter(status=DeliveryStatus.SUCCESS).count() == 6
