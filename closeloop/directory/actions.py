@@ -661,6 +661,17 @@ class _Draft:
     def pk(self):
         return self.id
 
+    @classmethod
+    def stored(cls, row: tuple) -> _Draft:
+        """A stored contact from its columns (in concrete field order)."""
+        draft = cls.__new__(cls)
+        for attribute, value in zip(INSERT_ATTRIBUTES, row, strict=True):
+            setattr(draft, attribute, value)
+        if isinstance(draft.embedded_data, str):  # Django reads jsonb as text
+            draft.embedded_data = json.loads(draft.embedded_data)
+        draft.embedded_data = draft.embedded_data or {}
+        return draft
+
     def to_contact(self) -> Contact:
         contact = Contact(*[getattr(self, attribute) for attribute in INSERT_ATTRIBUTES])
         contact._state.adding, contact._state.db = False, "default"
@@ -861,6 +872,7 @@ def _update_contacts(contacts: list[Contact]) -> None:
     if not contacts:
         return
     if connection.vendor != "postgresql":
+        contacts = [c.to_contact() if isinstance(c, _Draft) else c for c in contacts]
         Contact.objects.bulk_update(contacts, CONTACT_UPDATE_FIELDS, batch_size=500)
         return
     quote = connection.ops.quote_name
@@ -1010,16 +1022,30 @@ def upsert_import_chunk(
     return merger.counts
 
 
-def _stored_matches(directory: Directory, probes: Mapping[str, set[str]]) -> list[Contact]:
+def _stored_matches(directory: Directory, probes: Mapping[str, set[str]]) -> list:
     """The directory's contacts that may match a row of the chunk (one indexed query per
-    rule's first field), loaded and locked for update, oldest first."""
+    rule's first field), read and locked for update, oldest first; on PostgreSQL as _Draft
+    objects (no model instance: the second file of an import may match half its rows)."""
     ids: set[int] = set()
     for field, values in probes.items():
         if values:
             ids.update(_matching_ids(directory, field, sorted(values)))
     if not ids:
         return []
-    return list(locks.contacts_for_update(directory).filter(pk__in=sorted(ids)).order_by("pk"))
+    if connection.vendor != "postgresql":
+        return list(locks.contacts_for_update(directory).filter(pk__in=sorted(ids)).order_by("pk"))
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(map(quote, _STORED_COLUMNS))} "
+            f"FROM {quote(Contact._meta.db_table)} WHERE {quote('id')} = ANY(%s) "
+            f"ORDER BY {quote('id')} FOR UPDATE",
+            [sorted(ids)],
+        )
+        return [_Draft.stored(row) for row in cursor.fetchall()]
+
+
+_STORED_COLUMNS = [field.column for field in Contact._meta.concrete_fields]
 
 
 class _ChunkMerger:
@@ -1042,15 +1068,7 @@ class _ChunkMerger:
 
     def remember(self, holder, keys: set[str] | None = None, position: int = -1) -> None:
         if keys is None:
-            keys = {
-                lookup.key
-                for lookup in dedup.lookups(
-                    self.directory.dedup_rules,
-                    contact_values(holder),
-                    holder.embedded_data,
-                    self.directory.default_phone_region,
-                )
-            }
+            keys = self._holder_keys(holder)
         self.current_keys[id(holder)] = keys
         if id(holder) not in self.rank:
             self.rank[id(holder)] = (0, holder.pk) if holder.pk else (1, position)
@@ -1058,6 +1076,24 @@ class _ChunkMerger:
             holders = self.index.setdefault(key, [])
             if holder not in holders:
                 holders.append(holder)
+
+    def _holder_keys(self, holder) -> set[str]:
+        """dedup.lookups' keys for a contact, from its match columns (what the probe read)."""
+        keys = set()
+        for index, rule in enumerate(self.directory.dedup_rules):
+            conditions = []
+            for field in rule:
+                if field in MATCH_COLUMNS:
+                    value = getattr(holder, MATCH_COLUMNS[field])
+                else:
+                    value = dedup.normalize_text(holder.embedded_data.get(field))
+                if not value:
+                    break
+                conditions.append((field, value))
+            else:
+                if conditions:
+                    keys.add(dedup.lookup_key(index, tuple(conditions)))
+        return keys
 
     def merge_rows(self) -> None:
         index, all_keys = self.index, self.chunk.keys
