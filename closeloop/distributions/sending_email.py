@@ -367,7 +367,8 @@ def record_and_claim(
     deliveries of the window that were still Pending (all of them unless another attempt
     took some)."""
     _record_unsent(statements.distribution, outcome)
-    now = timezone.now()
+    # As the ORM would write it (SQLite stores text: Django's format, in UTC without offset).
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     script = statements.success([item.id for item, _message_id in outcome.sent], now)
     if window:
         script.append(statements.claim(window, claim, now))

@@ -245,3 +245,33 @@ def test_sending_runs_a_bounded_number_of_statements(org_a, survey_a, smtp_serve
     assert counts["sent"] == 200 and len(smtp_server.handler.messages) == 200
     # About 3 per window of 10 and 10 per prepared batch of 250; the old path ran ~7 a message.
     assert len(queries) < 200, [query["sql"][:80] for query in queries.captured_queries[:30]]
+
+
+def test_times_written_by_raw_statements_read_as_the_orm_writes_them(org_a, survey_a, smtp_server):
+    """The window's statements pass their timestamps as the ORM would (on SQLite, text in
+    Django's format): comparisons in later queries (frequency rules) must see them right."""
+    from django.utils import timezone
+
+    from closeloop.directory.models import ContactMessageLog
+
+    organization, user = org_a
+    mailing_list, _contacts = make_list(organization, 3)
+    before = timezone.now()
+    distribution = actions.create_distribution(
+        organization, survey_a, owner=user, mailing_list=mailing_list, subject="Hi", text_body="x"
+    )
+    helpers.run_jobs()
+    after = timezone.now()
+    deliveries = Delivery.objects.filter(distribution=distribution)
+    assert deliveries.filter(sent_at__range=(before, after)).count() == 3
+    assert deliveries.filter(sending_at__range=(before, after)).count() == 3
+    logged = ContactMessageLog.objects.filter(contact__in=deliveries.values("contact"))
+    assert logged.filter(sent_at__range=(before, after)).count() == 3
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT CAST(sent_at AS TEXT) FROM {Delivery._meta.db_table} WHERE distribution_id = %s",
+            [distribution.pk],
+        )
+        stored = [row[0] for row in cursor.fetchall()]
+    if connection.vendor == "sqlite":
+        assert all("+" not in value for value in stored), stored
