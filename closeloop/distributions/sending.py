@@ -52,6 +52,7 @@ from closeloop.distributions.models import (
     DistributionStatus,
     LinkType,
     RecipientKind,
+    new_delivery_id,
 )
 from closeloop.jobs.actions import enqueue
 
@@ -125,29 +126,9 @@ def prepare(distribution: Distribution) -> int:
 
 
 def _create_deliveries(distribution: Distribution, rows: list[tuple], now) -> None:
-    """One INSERT for a slice of recipients, and the send jobs of its deliveries."""
-    Delivery.objects.bulk_create(
-        [
-            Delivery(
-                organization_id=distribution.organization_id,
-                distribution=distribution,
-                contact_id=contact_id,
-                transaction_id=transaction_id,
-                email=email,
-                link_id=link_id,
-                link_secret=link_secret,
-                created_at=now,
-                updated_at=now,
-            )
-            for contact_id, transaction_id, email, link_id, link_secret in rows
-        ],
-        ignore_conflicts=True,
-    )
-    ids = list(
-        Delivery.objects.filter(distribution=distribution, contact_id__in=[row[0] for row in rows])
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+    """The deliveries of a slice of recipients, and their send jobs. A re-run inserts only
+    the missing ones (their send jobs committed with them) and enqueues jobs for those."""
+    ids = sorted(_insert_deliveries(distribution, rows, now))
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
         enqueue(
@@ -156,6 +137,52 @@ def _create_deliveries(distribution: Distribution, rows: list[tuple], now) -> No
             idempotency_key=f"{SEND_JOB}:{distribution.public_id}:{chunk[0]}",
             organization=distribution.organization_id,
         )
+
+
+PER_RECIPIENT = ("public_id", "contact", "transaction", "email", "link", "link_secret")
+BIGINT_COLUMNS = ("contact", "transaction", "link")
+
+
+def _insert_deliveries(distribution: Distribution, rows: list[tuple], now) -> list[int]:
+    """INSERT … SELECT … FROM (VALUES …) ON CONFLICT DO NOTHING RETURNING id: the values that
+    differ per recipient as parameters, the others once. bulk_create built a model instance
+    per recipient (~35 µs each here) and its ids took a second query."""
+    quote = connection.ops.quote_name
+    columns = [
+        model_field for model_field in Delivery._meta.concrete_fields if not model_field.primary_key
+    ]
+    given = {
+        "organization": distribution.organization_id,
+        "distribution": distribution.pk,
+        "created_at": now,
+        "updated_at": now,
+    }
+    select, constants = [], []
+    for column in columns:
+        if column.name in PER_RECIPIENT:
+            value = f"v.column{PER_RECIPIENT.index(column.name) + 1}"
+            cast = column.name in BIGINT_COLUMNS  # NULL in every row would be text
+            select.append(f"CAST({value} AS BIGINT)" if cast else value)
+        else:
+            value = given[column.name] if column.name in given else column.get_default()
+            select.append("%s")
+            constants.append(column.get_db_prep_save(value, connection))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    sql = (
+        f"INSERT INTO {quote(Delivery._meta.db_table)} "
+        f"({', '.join(quote(column.column) for column in columns)}) "
+        f"SELECT {', '.join(select)} FROM (VALUES {values}) AS v "
+        # WHERE true: SQLite would read ON CONFLICT as part of the SELECT's join otherwise.
+        f"WHERE true ON CONFLICT DO NOTHING RETURNING {quote(Delivery._meta.pk.column)}"
+    )
+    params = [
+        value
+        for contact_id, transaction_id, email, link_id, link_secret in rows
+        for value in (new_delivery_id(), contact_id, transaction_id, email, link_id, link_secret)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constants, *params])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _recipients(distribution: Distribution):
