@@ -476,3 +476,18 @@ def test_counting_rows_of_any_text_agrees_with_reading_them(pieces):
     except imports.ImportProblem:
         return
     assert imports.count_rows(io.BytesIO(data)) == expected
+
+
+def test_matching_ids_finds_any_text_of_a_chunk(org_a):
+    """The chunk's probe values travel as one text split by the database (or an array when a
+    value holds the separator): quotes, commas, braces and control characters survive."""
+    directory = make_directory(org_a[0], name="odd", is_default=False)
+    odd = ["a,b", 'q"uote', "{brace}", "back\\slash", "NULL", "", "unit\x1fsep", "ü"]
+    stored = {}
+    for value in odd:
+        if value:
+            contact, _ = actions.upsert_contact(directory, {"extRef": value})
+            stored[value.casefold()] = contact.pk
+    for values in ([v.casefold() for v in odd if "\x1f" not in v], [v.casefold() for v in odd]):
+        found = actions._matching_ids(directory, "extRef", sorted(values))
+        assert sorted(found) == sorted(stored[v] for v in values if v in stored)
