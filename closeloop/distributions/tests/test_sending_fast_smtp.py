@@ -182,3 +182,38 @@ def test_content_deferred_stops_cleanly_and_the_retry_sends_the_rest_once(
     helpers.run_jobs()
     assert Counter(handler.recipients()) == Counter(c.email for c in contacts)
     assert deliveries.filter(status=DeliveryStatus.SUCCESS).count() == 6
+
+
+def test_a_link_made_by_the_links_api_before_the_claim_is_the_one_sent(
+    org_a, survey_a, smtp_server, monkeypatch
+):
+    """The sender makes the links of a prepared batch and saves them with the claim; when the
+    links API gave a delivery its link in between, the delivery keeps that one and the
+    message carries it (the link the sender made is never used)."""
+    from closeloop.distributions import secrets, sending_email
+
+    organization, user = org_a
+    mailing_list, _contacts = make_list(organization, 3)
+    distribution = distribute(organization, user, survey_a, mailing_list)
+    prepare_batch = sending_email.prepare_batch
+    shown = {}
+
+    def then_the_links_api(*args, **kwargs):
+        ready = prepare_batch(*args, **kwargs)
+        if ready and not shown:
+            delivery = Delivery.objects.select_related("contact").get(pk=ready[0].id)
+            ((_delivery, url),) = actions.links_for(distribution, [delivery])
+            shown[delivery.contact.email] = url
+        return ready
+
+    monkeypatch.setattr(sending_email, "prepare_batch", then_the_links_api)
+    helpers.run_jobs()
+
+    ((address, url),) = shown.items()
+    (message,) = [m for m in smtp_server.handler.messages if str(m["To"]) == address]
+    assert url in message.get_body(("plain",)).get_content()
+    delivery = Delivery.objects.get(distribution=distribution, email=address)
+    assert url.rstrip("/").endswith(secrets.decrypt(delivery.link_secret))
+    others = Delivery.objects.filter(distribution=distribution).exclude(pk=delivery.pk)
+    assert all(other.link_id and other.link_secret for other in others)
+    assert len(smtp_server.handler.messages) == 3
