@@ -12,7 +12,8 @@ sends to contacts nobody has written to yet.
 - sink: `smtp-sink -c 127.0.0.1:<port> 1000` (Debian's postfix package, installed with apt-get
   when missing); its running counter says when each message was accepted.
 - baseline (sink_per_s): pre-built messages of the same shape sent with smtplib.sendmail in a
-  loop over one connection: what the sink accepts from the cheapest possible sender.
+  loop over one connection: what the sink accepts from the cheapest possible sender (the best
+  of 3 runs: a loop of round trips varies a lot from run to run on a small virtual machine).
 - distribution (messages_per_s): from "send now" (create_distribution) to the last message
   accepted by the sink, with --workers worker processes already running, the SMTP backend
   configured through EMAIL_URL. peak_rss_mb is the largest peak resident set of a worker.
@@ -47,6 +48,7 @@ SINK = "/usr/sbin/smtp-sink"
 BRAND = "bench-distributions"
 REPORT_EVERY = 10  # seconds between progress lines
 FOLLOW_EVERY = 0.02  # seconds between reads of the sink's counter
+BASELINE_RUNS = 3  # the baseline's best run is kept
 FIRST = ["Jane", "John", "Émile", "Aiko", "Carlos", "Fatima", "Liam", "Mia", "Noah", "Olga"]
 LAST = ["Doe", "Smith", "Zola", "Tanaka", "García", "Khan", "Murphy", "Rossi", "Brown", "Ivanova"]
 SUBJECT = "${m://FirstName}, how was your visit to ${e://Field/Store}?"
@@ -267,19 +269,26 @@ def prebuilt_messages(count: int) -> list[tuple[str, bytes]]:
 
 
 def run_baseline(sink: Sink, count: int) -> float:
+    """The best of BASELINE_RUNS loops: one loop waits on a round trip per SMTP command, and
+    on this 2-vCPU virtual machine its rate varies from one run to the next by up to 4x with
+    where the two processes happen to be scheduled; the best is the sink's capacity."""
     messages = prebuilt_messages(count)
-    before = sink.accepted
-    smtp = smtplib.SMTP("127.0.0.1", sink.port)
-    started = time.time()
-    for recipient, body in messages:
-        smtp.sendmail("noreply@example.com", [recipient], body)
-    smtp.quit()
-    ended = sink.wait_for(before + count, idle_timeout=30)
-    elapsed = ended - started
-    print(
-        f"baseline: smtplib sent {count} pre-built messages over one connection in {elapsed:.2f} s"
-    )
-    return count / elapsed
+    rates = []
+    for _run in range(BASELINE_RUNS):
+        before = sink.accepted
+        smtp = smtplib.SMTP("127.0.0.1", sink.port)
+        started = time.time()
+        for recipient, body in messages:
+            smtp.sendmail("noreply@example.com", [recipient], body)
+        smtp.quit()
+        ended = sink.wait_for(before + count, idle_timeout=30)
+        elapsed = ended - started
+        print(
+            f"baseline: smtplib sent {count} pre-built messages over one connection "
+            f"in {elapsed:.2f} s"
+        )
+        rates.append(count / elapsed)
+    return max(rates)
 
 
 # The distribution ----------------------------------------------------------------------------
