@@ -125,14 +125,17 @@ def count_rows(path_or_file) -> int:
 
 def _count_plain_lines(path_or_file) -> int | None:
     """The lines of a file the csv module would read one row per line (UTF-8, no quote, no
-    carriage return, no NUL, no line over the field size limit), counted as bytes at disk
-    speed; None for any other file (read_rows then counts it, and reports what is wrong)."""
+    NUL, no carriage return but before a line feed, no line over the field size limit),
+    counted as bytes at disk speed; None for any other file (read_rows then counts it, and
+    reports what is wrong)."""
     handle = path_or_file if hasattr(path_or_file, "read") else open(path_or_file, "rb")  # noqa: SIM115
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines, tail, last = 0, 0, b"\n"
     try:
         while block := handle.read(1 << 20):
-            if b'"' in block or b"\r" in block or b"\0" in block:
+            if block.endswith(b"\r"):  # keep a CR LF pair in one block
+                block += handle.read(1)
+            if b'"' in block or b"\0" in block or block.count(b"\r") != block.count(b"\r\n"):
                 return None
             decoder.decode(block)  # raises for bytes that are not UTF-8
             pieces = block.split(b"\n")

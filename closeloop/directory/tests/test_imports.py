@@ -448,6 +448,9 @@ def test_an_import_chunk_adds_every_row_contact_to_the_list(org_a):
         b"\xef\xbb\xbfa,b\n1,2\n",
         b'a,b\n"1\n2",3\n',
         b"a,b\r\n1,2\r\n",
+        b"a,b\r\n1,2\r\n3,4",
+        b"a,b\r1,2\r",
+        b"a,b\n1\r2,3\n",
         "a,b\nÉmile,Zola\n".encode(),
         b"a,b\n\xff,1\n",
         b"a\n" + b"x" * (2 << 20) + b"\n",
@@ -491,3 +494,12 @@ def test_matching_ids_finds_any_text_of_a_chunk(org_a):
     for values in ([v.casefold() for v in odd if "\x1f" not in v], [v.casefold() for v in odd]):
         found = actions._matching_ids(directory, "extRef", sorted(values))
         assert sorted(found) == sorted(stored[v] for v in values if v in stored)
+
+
+def test_counting_rows_when_a_line_break_spans_two_blocks():
+    head = b"a,b\r\n"
+    filler = b"x," + b"y" * ((1 << 20) - len(head) - 3)  # its \r is the block's last byte
+    data = head + filler + b"\r\n1,2\r\n"
+    assert data[(1 << 20) - 1 : (1 << 20) + 1] == b"\r\n"
+    assert imports.count_rows(io.BytesIO(data)) == 2
+    assert imports._count_plain_lines(io.BytesIO(data)) == 3
