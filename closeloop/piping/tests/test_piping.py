@@ -235,14 +235,17 @@ def test_escaped_values_never_carry_markup(value):
     ["${", "${m://", "${e://Field/", "~{ch://", "${aaaa", "${m://x}", "$~{", "${m://a{"],
 )
 def test_hostile_input_takes_linear_time(unit):
-    small = unit * 2_000
-    large = unit * 40_000
-    started = time.perf_counter()
-    render(small, context(), escape_html=True)
-    small_time = time.perf_counter() - started
-    started = time.perf_counter()
-    render(large, context(), escape_html=True)
-    large_time = time.perf_counter() - started
+    def fastest_of_three(text: str) -> float:
+        # The fastest run: another process taking the CPU only ever adds time.
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            render(text, context(), escape_html=True)
+            timings.append(time.perf_counter() - started)
+        return min(timings)
+
+    small_time = fastest_of_three(unit * 2_000)
+    large_time = fastest_of_three(unit * 40_000)
     # 20 times the input: linear takes ~20 times as long, quadratic ~400 times.
     assert large_time < max(small_time * 80, 0.5)
 
