@@ -69,11 +69,24 @@ class ContactValues(NamedTuple):
     email_normalized: str
 
 
+class DeliveryValues(NamedTuple):
+    """A Pending delivery as the sender reads it: its columns, its contact's, and the data of
+    its transaction (transaction-batch distributions)."""
+
+    id: int
+    public_id: str
+    email: str
+    link_id: int | None
+    link_secret: str
+    transaction_id: int | None
+    contact: ContactValues
+    transaction_data: dict | None
+
+
 DELIVERY_COLUMNS = ("id", "public_id", "email", "link_id", "link_secret", "transaction_id")
 CONTACT_COLUMNS = tuple(
     "contact_id" if name == "pk" else f"contact__{name}" for name in ContactValues._fields
 )
-TRANSACTION_COLUMNS = ("transaction__data",)
 
 
 @dataclass(slots=True)
@@ -96,68 +109,73 @@ def prepare_batch(distribution: Distribution, chunk, counts: dict, size: int) ->
     from closeloop.surveys.actions import SurveyNotActive
 
     with transaction.atomic():
-        rows = list(
-            chunk.filter(status=DeliveryStatus.PENDING)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("id")
-            .values_list(*DELIVERY_COLUMNS, *CONTACT_COLUMNS, *TRANSACTION_COLUMNS)[:size]
-        )
-        if not rows:
+        pending = _read_pending(chunk, size)
+        if not pending:
             return None
-        split = len(DELIVERY_COLUMNS)
-        contacts = {
-            row[0]: ContactValues._make(row[split : split + len(CONTACT_COLUMNS)]) for row in rows
-        }
-        verdicts = _verdicts(distribution, rows, contacts)
-        allowed = [row for row in rows if row[0] not in verdicts]
+        verdicts = _verdicts(distribution, pending)
+        allowed = [delivery for delivery in pending if delivery.id not in verdicts]
         try:
-            urls, new_links = _survey_urls(distribution, allowed, contacts)
+            urls, new_links = _survey_urls(distribution, allowed)
         except SurveyNotActive as error:
-            verdicts.update((row[0], (DeliveryStatus.FAILURE, str(error))) for row in allowed)
+            verdicts.update((d.id, (DeliveryStatus.FAILURE, str(error))) for d in allowed)
             allowed, urls, new_links = [], [], {}
         _record_verdicts(verdicts)
         counts["skipped"] += len(verdicts)
         opt_out = OptOutLinks(distribution)
         return [
-            _ready(row, contacts[row[0]], url, opt_out.url(contacts[row[0]]), new_links.get(row[0]))
-            for row, url in zip(allowed, urls, strict=True)
+            _ready(delivery, url, opt_out.url(delivery.contact), new_links.get(delivery.id))
+            for delivery, url in zip(allowed, urls, strict=True)
         ]
 
 
+def _read_pending(chunk, size: int) -> list[DeliveryValues]:
+    """One SELECT … FOR UPDATE SKIP LOCKED of the deliveries and their contacts' columns."""
+    rows = (
+        chunk.filter(status=DeliveryStatus.PENDING)
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("id")
+        .values_list(*DELIVERY_COLUMNS, *CONTACT_COLUMNS, "transaction__data")[:size]
+    )
+    split = len(DELIVERY_COLUMNS)
+    return [
+        DeliveryValues(*row[:split], ContactValues._make(row[split:-1]), row[-1]) for row in rows
+    ]
+
+
 def _ready(
-    row: tuple, contact: ContactValues, survey_url: str, opt_out_url: str, new_link
+    delivery: DeliveryValues, survey_url: str, opt_out_url: str, new_link: tuple | None
 ) -> Ready:
     from closeloop.surveys.actions import contact_fields
 
-    delivery_id, public_id = row[0], row[1]
+    contact = delivery.contact
     embedded = dict(contact.embedded_data or {})
-    embedded.update(row[-1] or {})  # the transaction's data, for transaction batches
+    embedded.update(delivery.transaction_data or {})
     return Ready(
-        id=delivery_id,
+        id=delivery.id,
         contact_id=contact.pk,
         email_normalized=contact.email_normalized,
         new_link=new_link,
         recipient=email_channel.Recipient(
-            public_id=public_id,
+            public_id=delivery.public_id,
             email=contact.email,
             fields=contact_fields(contact),
             embedded=embedded,
             survey_url=survey_url,
             opt_out_url=opt_out_url,
-            tracking_token=tracking_token(public_id),
+            tracking_token=tracking_token(delivery.public_id),
         ),
     )
 
 
-def _verdicts(distribution: Distribution, rows: list[tuple], contacts: dict) -> dict[int, tuple]:
+def _verdicts(distribution: Distribution, pending: list[DeliveryValues]) -> dict[int, tuple]:
     """(status, reason) for every delivery that must not be sent: no address, opt-outs,
     suppressed addresses, frequency rules (asked only about contacts written to before)."""
     from closeloop.directory import frequency
     from closeloop.directory.models import Channel, Contact, ContactMessageLog
 
-    contact_ids = [contact.pk for contact in contacts.values()]
+    contact_ids = [delivery.contact.pk for delivery in pending]
     opted_out_of_list = list_opt_outs(distribution, contact_ids)
-    addresses = {contact.email_normalized for contact in contacts.values()}
+    addresses = {delivery.contact.email_normalized for delivery in pending}
     suppressed = dict(
         SuppressedAddress.objects.filter(
             organization_id=distribution.organization_id, email__in=addresses
@@ -174,15 +192,15 @@ def _verdicts(distribution: Distribution, rows: list[tuple], contacts: dict) -> 
     # The rules read the contact's own records: full instances, for those few only.
     full = Contact.objects.in_bulk(contacted) if contacted else {}
     verdicts: dict[int, tuple] = {}
-    for row in rows:
-        delivery_id, contact = row[0], contacts[row[0]]
+    for delivery in pending:
+        contact = delivery.contact
         opt_out = opt_out_reason(distribution, contact, opted_out_of_list)
         if not contact.email_normalized:
-            verdicts[delivery_id] = (DeliveryStatus.SKIPPED, "The contact has no email address.")
+            verdicts[delivery.id] = (DeliveryStatus.SKIPPED, "The contact has no email address.")
         elif opt_out:
-            verdicts[delivery_id] = (DeliveryStatus.SKIPPED, opt_out)
+            verdicts[delivery.id] = (DeliveryStatus.SKIPPED, opt_out)
         elif contact.email_normalized in suppressed:
-            verdicts[delivery_id] = (
+            verdicts[delivery.id] = (
                 DeliveryStatus.BLOCKED,
                 f"The address is blocked: {suppressed[contact.email_normalized]}",
             )
@@ -195,13 +213,13 @@ def _verdicts(distribution: Distribution, rows: list[tuple], contacts: dict) -> 
                 is_reminder=is_reminder,
             )
             if not allowed:
-                verdicts[delivery_id] = (DeliveryStatus.SKIPPED, f"Frequency rule: {rule}")
-        if row[2] != contact.email and delivery_id not in verdicts:  # the address changed
-            Delivery.objects.filter(pk=delivery_id).update(email=contact.email)
+                verdicts[delivery.id] = (DeliveryStatus.SKIPPED, f"Frequency rule: {rule}")
+        if delivery.email != contact.email and delivery.id not in verdicts:  # address changed
+            Delivery.objects.filter(pk=delivery.id).update(email=contact.email)
     return verdicts
 
 
-def _survey_urls(distribution: Distribution, rows: list[tuple], contacts: dict):
+def _survey_urls(distribution: Distribution, deliveries: list[DeliveryValues]):
     """The survey link of each delivery, and the links made now ({delivery id: (link id,
     encrypted token)}). An individual link is made (one INSERT for the batch) for those that
     have none yet; the delivery keeps it, encrypted, so that reminders and the links API show
@@ -212,32 +230,36 @@ def _survey_urls(distribution: Distribution, rows: list[tuple], contacts: dict):
 
     if distribution.link_type != LinkType.INDIVIDUAL:
         url = surveys.anonymous_url(distribution.survey)
-        return [url for _row in rows], {}
+        return [url for _delivery in deliveries], {}
     prefix, suffix = email_channel.absolute_url_pattern("respondent:link")
-    urls = {row[0]: f"{prefix}{secrets.decrypt(row[4])}{suffix}" for row in rows if row[4]}
-    new = [row for row in rows if not row[4]]
+    urls = {
+        d.id: f"{prefix}{secrets.decrypt(d.link_secret)}{suffix}"
+        for d in deliveries
+        if d.link_secret
+    }
+    new = [delivery for delivery in deliveries if not delivery.link_secret]
     new_links = {}
     if new:
-        purchases = Transaction.objects.in_bulk([row[5] for row in new if row[5]])
-        # create_links wants Contact instances: from_db with two columns skips the defaults.
-        owners = [
-            Contact.from_db(connection.alias, ["id", "organization_id"], contacts[row[0]][:2])
-            for row in new
-        ]
+        purchases = Transaction.objects.in_bulk([d.transaction_id for d in new if d.transaction_id])
         made = surveys.create_links(
             distribution.survey,
             [
-                (owner, row[1], purchases.get(row[5]))
-                for owner, row in zip(owners, new, strict=True)
+                # create_links wants Contact instances: from_db with two columns skips defaults.
+                (
+                    Contact.from_db(connection.alias, ["id", "organization_id"], d.contact[:2]),
+                    d.public_id,
+                    purchases.get(d.transaction_id),
+                )
+                for d in new
             ],
             embedded_data=distribution.embedded_data,
             expires_at=distribution.link_expires_at,
         )
-        for row, (link, url) in zip(new, made, strict=True):
+        for delivery, (link, url) in zip(new, made, strict=True):
             token = url.rstrip("/").rsplit("/", 1)[-1]
-            new_links[row[0]] = (link.pk, secrets.encrypt(token))
-            urls[row[0]] = url
-    return [urls[row[0]] for row in rows], new_links
+            new_links[delivery.id] = (link.pk, secrets.encrypt(token))
+            urls[delivery.id] = url
+    return [urls[delivery.id] for delivery in deliveries], new_links
 
 
 # A window's bookkeeping ----------------------------------------------------------------------
