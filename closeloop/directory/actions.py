@@ -7,7 +7,9 @@ into their protocol's error.
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import json
 import logging
 from collections.abc import Mapping
@@ -1118,8 +1120,16 @@ class _ChunkMerger:
         return keys
 
     def merge_rows(self) -> None:
+        positions = self._rows_that_may_meet()
+        if positions is not None:
+            # The other rows share no key with anything: new contacts as they are.
+            alone = len(self.chunk) - len(positions)
+            self.holder_of_row = list(range(len(self.chunk)))
+            self.counts["created"] += alone
+            for position in positions:
+                self.holder_of_row[position] = None
         index, all_keys = self.index, self.chunk.keys
-        for position in range(len(self.chunk)):
+        for position in range(len(self.chunk)) if positions is None else positions:
             row_keys = [keys[position] for keys in all_keys if keys[position] is not None]
             if any(key in index for key in row_keys):
                 self._merge_row(position, row_keys)
@@ -1129,6 +1139,36 @@ class _ChunkMerger:
                 index[key] = [position]
             self.holder_of_row[position] = position
             self.counts["created"] += 1
+
+    def _rows_that_may_meet(self) -> list[int] | None:
+        """With rules of one field each, the rows (in order) having a key that another row of
+        the chunk or a stored contact also has; None when every row must be looked at.
+
+        A contact only ever holds keys made of values some row or stored contact brought, so
+        under one-field rules a row none of whose keys appears twice (or on a stored contact)
+        can neither match nor be matched: it is a new contact. Under rules of several fields a
+        merge can combine values into a key no row had, so every row goes through the index.
+        """
+        if any(len(rule) != 1 for rule in self.directory.dedup_rules):
+            return None
+        counts = collections.Counter(itertools.chain.from_iterable(self.chunk.keys))
+        counts.pop(None, None)
+        given = sum(len(keys) for keys in self.chunk.keys) - sum(
+            keys.count(None) for keys in self.chunk.keys
+        )
+        shared = self.index.keys() & counts.keys()
+        if len(counts) != given:
+            shared |= {key for key, count in counts.items() if count > 1}
+        if not shared:
+            return []
+        return sorted(
+            {
+                position
+                for keys in self.chunk.keys
+                for position, key in enumerate(keys)
+                if key in shared
+            }
+        )
 
     def _keys_of(self, holder) -> set[str]:
         if isinstance(holder, int):
