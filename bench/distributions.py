@@ -117,8 +117,8 @@ class Sink:
                 with self.changed:
                     self.accepted = int(counts[-1])
                     self.changed.notify_all()
-            # The counter is rewritten after every message: reading each update as it came
-            # took half a core from the two the senders share. The next read gets 20 ms of them.
+            # The counter is rewritten after every message: rather than wake up for each
+            # update (a wakeup per message on the cores the senders share), read 20 ms of them.
             time.sleep(FOLLOW_EVERY)
 
     def _wait_until_listening(self) -> None:
