@@ -51,3 +51,15 @@ def test_extensions_page_links_what_is_connected(client, org_a):
     assert page.status_code == 200
     assert reverse("distributions:sms-settings").encode() in page.content
     assert reverse("workflows:list").encode() in page.content
+
+
+def test_postgres_connections_keep_a_short_gin_pending_list_and_the_urls_own_options():
+    from closeloop.settings import _database
+
+    plain = _database("postgres://u@db:5432/closeloop")
+    assert plain["OPTIONS"]["options"] == "-c gin_pending_list_limit=256kB"
+    own = _database("postgres://u@db:5432/closeloop?options=-c%20statement_timeout%3D5000")
+    assert own["OPTIONS"]["options"] == (
+        "-c gin_pending_list_limit=256kB -c statement_timeout=5000"
+    )
+    assert "options" not in _database("sqlite:///tmp/x.sqlite3")["OPTIONS"]
