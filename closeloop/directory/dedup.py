@@ -37,7 +37,10 @@ def normalize_text(value: object) -> str:
     """Trimmed, NFC, case-folded: 'ÉMILE ' and 'émile' are the same."""
     if value is None:
         return ""
-    return unicodedata.normalize("NFC", str(value)).strip().casefold()
+    text = str(value)
+    if text.isascii():  # NFC changes no ASCII text, and casefold() is lower() there
+        return text.strip().lower()
+    return unicodedata.normalize("NFC", text).strip().casefold()
 
 
 # Plain addresses that email-validator certainly accepts and normalises to themselves with the

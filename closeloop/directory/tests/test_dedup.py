@@ -293,3 +293,10 @@ def test_the_fast_path_for_plain_addresses_agrees_with_email_validator(text):
 )
 def test_the_fast_path_leaves_doubtful_addresses_to_email_validator(text):
     assert dedup._plain_email(text) is None
+
+
+@given(st.text(max_size=20))
+def test_normalize_text_agrees_with_nfc_and_casefold(text):
+    import unicodedata
+
+    assert dedup.normalize_text(text) == unicodedata.normalize("NFC", text).strip().casefold()
