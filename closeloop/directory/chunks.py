@@ -1,8 +1,9 @@
-"""Checking the rows of an import chunk: everything about a row that needs no database.
+"""Checking incoming contacts: everything about a row that needs no database.
 
-Pure (no Django), so that a large import can run it in a second process for the next chunk
-while the importing process writes the current one (imports._prepared_chunks). The result is
-the same wherever it runs; the chunks are still merged one after the other, in file order.
+Pure (no Django). check_row / check_rows check rows one by one (the bulk upsert of workflow
+runs); check_chunk_columns checks an import chunk column by column, in the import's second
+process (imports._in_second_process) while the importing process writes the previous
+chunk. The result is the same wherever it runs; chunks are merged in file order.
 """
 
 from __future__ import annotations
@@ -35,30 +36,6 @@ class CheckedRow:
     normalized: dict[str, str]
 
 
-@dataclass
-class CheckedChunk:
-    """One import chunk: the rows to upsert and their numbers, the rejected rows' reasons."""
-
-    numbers: list[int] = field(default_factory=list)
-    rows: list[CheckedRow] = field(default_factory=list)
-    rejected: list[dict] = field(default_factory=list)  # {"row": number, "reason": text}
-    skipped: int = 0  # blank lines
-    size: int = 0  # lines of the file in the chunk, blank ones included
-
-
-def row_values(plan, cells: list[str]) -> tuple[dict, dict]:
-    """A row's cells as (standard fields, embedded data) under the column plan."""
-    if len(cells) != len(plan):
-        raise InvalidValue(f"The row has {len(cells)} cells; the header has {len(plan)}.")
-    fields, embedded = {}, {}
-    for (kind, name), cell in zip(plan, cells, strict=True):
-        if kind == "field":
-            fields[name] = cell
-        elif kind == "embedded" and cell.strip():
-            embedded[name] = cell
-    return fields, embedded
-
-
 def check_row(fields: Mapping, embedded_data, rules, region: str) -> CheckedRow:
     """The row checked as upsert_contact checks it; InvalidValue with the reason otherwise."""
     values = clean_text_fields(fields)
@@ -83,24 +60,6 @@ def check_rows(rows: Sequence[tuple[Mapping, Mapping | None]], rules, region: st
         except InvalidValue as error:
             result.append((None, str(error)))
     return result
-
-
-def check_chunk(lines: list[tuple[int, list[str]]], plan, rules, region: str) -> CheckedChunk:
-    """An import chunk's lines ((row number, cells), cells [] for a blank line) checked."""
-    chunk = CheckedChunk(size=len(lines))
-    for number, cells in lines:
-        if not cells:
-            chunk.skipped += 1
-            continue
-        try:
-            fields, embedded = row_values(plan, cells)
-            checked = check_row(fields, embedded, rules, region)
-        except InvalidValue as error:
-            chunk.rejected.append({"row": number, "reason": str(error)})
-            continue
-        chunk.numbers.append(number)
-        chunk.rows.append(checked)
-    return chunk
 
 
 # Import chunks, column by column ----------------------------------------------------------------
@@ -170,7 +129,9 @@ class ChunkRows:
 
 
 def check_chunk_columns(lines: list[tuple[int, list[str]]], plan, rules, region: str) -> ChunkRows:
-    """check_chunk's result (the same rows accepted, the same reasons) as ChunkRows."""
+    """An import chunk's lines ((row number, cells), cells [] for a blank line) checked as
+    check_row checks each row (the same rows accepted, the same first reason), column by
+    column."""
     chunk = ChunkRows(rules=rules, region=region, size=len(lines))
     width = len(plan)
     numbers, rows = [], []
