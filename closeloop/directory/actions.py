@@ -582,6 +582,42 @@ def log_messages(
     )
 
 
+def log_messages_statement(
+    contacts_sql: str,
+    contacts_params: list,
+    channel: str,
+    *,
+    survey_id: str = "",
+    mailing_list_id: int | None = None,
+    sent_at: datetime,
+    is_reminder: bool = False,
+) -> tuple[str, list]:
+    """log_messages as one INSERT … SELECT (SQL and parameters) for a caller that sends its
+    statements in one round trip (the email sender's window). `contacts_sql` selects
+    (organization id, contact id) rows."""
+    if channel not in (Channel.EMAIL, Channel.SMS):
+        raise InvalidValue("A message is sent by email or sms.")
+    quote = connection.ops.quote_name
+    log = ContactMessageLog._meta
+    columns = ", ".join(
+        quote(log.get_field(name).column)
+        for name in (
+            "organization",
+            "contact",
+            "channel",
+            "survey_id",
+            "mailing_list",
+            "sent_at",
+            "is_reminder",
+        )
+    )
+    sql = (
+        f"INSERT INTO {quote(log.db_table)} ({columns}) "
+        f"SELECT found.*, %s, %s, %s, %s, %s FROM ({contacts_sql}) AS found"
+    )
+    return sql, [channel, survey_id, mailing_list_id, sent_at, is_reminder, *contacts_params]
+
+
 # Bulk upsert (CSV import) --------------------------------------------------------------------
 
 # Contact's columns in model order, for COPY and positional Contact(*values).

@@ -27,6 +27,8 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection, transaction
 from django.utils import timezone
 
+from closeloop.directory.actions import log_messages_statement
+from closeloop.directory.models import Channel
 from closeloop.distributions import secrets
 from closeloop.distributions.actions import default_sender
 from closeloop.distributions.channels import email as email_channel
@@ -269,32 +271,11 @@ class Statements:
     """The raw statements of a window, their table and column names read from the models."""
 
     def __init__(self, distribution: Distribution, template: email_channel.EmailTemplate):
-        from closeloop.directory.models import Channel, ContactMessageLog
-
         self.distribution = distribution
         self.template = template
         quote = connection.ops.quote_name
         self.table = quote(Delivery._meta.db_table)
         self.column = {field.name: quote(field.column) for field in Delivery._meta.concrete_fields}
-        log = ContactMessageLog._meta
-        self.log_table = quote(log.db_table)
-        self.log_columns = ", ".join(
-            quote(log.get_field(name).column)
-            for name in (
-                "organization",
-                "contact",
-                "channel",
-                "survey_id",
-                "mailing_list",
-                "sent_at",
-                "is_reminder",
-            )
-        )
-        self.log_values = [
-            Channel.EMAIL,
-            distribution.survey.public_id,
-            distribution.mailing_list_id,
-        ]
         self.is_reminder = distribution.kind != Kind.INVITE
         self.link_url = email_channel.absolute_url_pattern("respondent:link")
 
@@ -311,15 +292,17 @@ class Statements:
             f"{c['reason']} = '', {c['error']} = '', {c['updated_at']} = %s "
             f"WHERE {c['id']} IN ({marks})"
         )
-        log = (
-            f"INSERT INTO {self.log_table} ({self.log_columns}) "
-            f"SELECT {c['organization']}, {c['contact']}, %s, %s, %s, %s, %s "
-            f"FROM {self.table} WHERE {c['id']} IN ({marks})"
+        log = log_messages_statement(
+            f"SELECT {c['organization']}, {c['contact']} FROM {self.table} "
+            f"WHERE {c['id']} IN ({marks})",
+            ids,
+            Channel.EMAIL,
+            survey_id=self.distribution.survey.public_id,
+            mailing_list_id=self.distribution.mailing_list_id,
+            sent_at=now,
+            is_reminder=self.is_reminder,
         )
-        return [
-            (update, [DeliveryStatus.SUCCESS, before, after, now, now, *ids]),
-            (log, [*self.log_values, now, self.is_reminder, *ids]),
-        ]
+        return [(update, [DeliveryStatus.SUCCESS, before, after, now, now, *ids]), log]
 
     def claim(self, window: list[Ready], claim: str, now) -> tuple[str, list]:
         """Pending → Sending under this attempt's claim, with the links made for the window
