@@ -943,23 +943,7 @@ def _update_contacts(contacts: list[Contact]) -> None:
 
 
 def _add_many_to_list(mailing_list: MailingList, contacts: list[Contact]) -> int:
-    ids = {contact.pk for contact in contacts}
-    present = set(
-        MailingListMembership.objects.filter(
-            mailing_list=mailing_list, contact_id__in=ids
-        ).values_list("contact_id", flat=True)
-    )
-    missing = sorted(ids - present)
-    MailingListMembership.objects.bulk_create(
-        [MailingListMembership(mailing_list=mailing_list, contact_id=pk) for pk in missing],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
-    if missing:
-        MailingList.objects.filter(pk=mailing_list.pk).update(
-            contact_count=F("contact_count") + len(missing), modified_at=timezone.now()
-        )
-    return len(missing)
+    return _add_ids_to_list(mailing_list, [contact.pk for contact in contacts])
 
 
 def recount_mailing_list(mailing_list: MailingList) -> int:
