@@ -236,10 +236,11 @@ def _import_rows(contact_import, handle, progress, chunk_rows: int) -> None:
         if next_analyze and contact_import.created_count >= next_analyze:
             # Statistics of an empty table (0 rows) make PostgreSQL probe by (directory, id)
             # and filter, which walks the whole directory for each value of the chunk. Once
-            # they show the directory's contacts, the plan stays right however many more
-            # arrive: looked at twice (after one chunk, after 16).
+            # they show the directory's contacts the plan stays right however many more
+            # arrive (the planner scales its row counts with the table's size): looked at
+            # once, after the first chunk.
             refresh_statistics(contact_import.created_count)
-            next_analyze = 16 * chunk_rows if next_analyze == chunk_rows else 0
+            next_analyze = 0
         if progress and chunk.size == chunk_rows:
             progress(contact_import)
 
