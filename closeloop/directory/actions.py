@@ -660,7 +660,7 @@ def _matching_ids(directory: Directory, field: str, values: list[str]) -> list[i
         # by element in Python (a few µs each, thousands per import chunk).
         joined = _UNIT_SEPARATOR.join(values)
         wanted = "string_to_array(%s, E'\\x1f')"
-        if _UNIT_SEPARATOR in "".join(values):
+        if joined.count(_UNIT_SEPARATOR) != len(values) - 1:  # a value holds it
             joined, wanted = values, "%s::text[]"
         with connection.cursor() as cursor:
             cursor.execute(
@@ -713,8 +713,8 @@ class _Draft:
         """A stored contact from its columns (in concrete field order)."""
         draft = cls.__new__(cls)
         draft.created_at = draft.modified_at = None
-        for attribute, value in zip(_STORED_ATTRIBUTES, row, strict=True):
-            setattr(draft, attribute, value)
+        for field, value in zip(_STORED_FIELDS, row, strict=True):
+            setattr(draft, field.attname, value)
         if isinstance(draft.embedded_data, str):  # Django reads jsonb as text
             draft.embedded_data = json.loads(draft.embedded_data)
         draft.embedded_data = draft.embedded_data or {}
@@ -881,12 +881,7 @@ def _insert_contacts(drafts: list[_Draft]) -> None:
     for draft, public_id in zip(drafts, new_contact_ids(len(drafts)), strict=True):
         draft.public_id = public_id
     if connection.vendor != "postgresql":
-        contacts = [draft.to_contact() for draft in drafts]
-        for contact in contacts:
-            contact._state.adding = True
-        Contact.objects.bulk_create(contacts, batch_size=1000)
-        for draft, contact in zip(drafts, contacts, strict=True):
-            draft.id = contact.pk
+        _bulk_create_drafts(drafts)
         return
     table = Contact._meta.db_table
     columns = [field.column for field in Contact._meta.concrete_fields]
@@ -895,6 +890,16 @@ def _insert_contacts(drafts: list[_Draft]) -> None:
             draft.id = pk
         rows = ([getattr(draft, a) for a in INSERT_ATTRIBUTES] for draft in drafts)
         _copy_rows(cursor, table, columns, rows)
+
+
+def _bulk_create_drafts(drafts: list[_Draft]) -> None:
+    """Store drafts with bulk_create (SQLite), giving each its id."""
+    contacts = [draft.to_contact() for draft in drafts]
+    for contact in contacts:
+        contact._state.adding = True
+    Contact.objects.bulk_create(contacts, batch_size=1000)
+    for draft, contact in zip(drafts, contacts, strict=True):
+        draft.id = contact.pk
 
 
 def _next_contact_ids(cursor, count: int) -> list[int]:
@@ -1070,7 +1075,7 @@ def _stored_matches(directory: Directory, probes: Mapping[str, set[str]]) -> lis
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(map(quote, _STORED_COLUMNS))} "
+            f"SELECT {', '.join(quote(field.column) for field in _STORED_FIELDS)} "
             f"FROM {quote(Contact._meta.db_table)} WHERE {quote('id')} = ANY(%s) "
             f"ORDER BY {quote('id')} FOR UPDATE",
             [sorted(ids)],
@@ -1080,13 +1085,8 @@ def _stored_matches(directory: Directory, probes: Mapping[str, set[str]]) -> lis
 
 # Every column but the two times, which the merge never reads (psycopg parses timestamps in
 # Python: a tenth of reading a matched contact); modified_at is set when a merge changes it.
-_STORED_COLUMNS = [
-    field.column
-    for field in Contact._meta.concrete_fields
-    if field.attname not in ("created_at", "modified_at")
-]
-_STORED_ATTRIBUTES = [
-    field.attname
+_STORED_FIELDS = [
+    field
     for field in Contact._meta.concrete_fields
     if field.attname not in ("created_at", "modified_at")
 ]
@@ -1284,12 +1284,7 @@ def _insert_new_rows(directory: Directory, chunk, merger: _ChunkMerger, now: dat
         drafts = [merger._draft(position) for position in positions]
         for draft, public_id in zip(drafts, public_ids, strict=True):
             draft.public_id = public_id
-        contacts = [draft.to_contact() for draft in drafts]
-        for contact in contacts:
-            contact._state.adding = True
-        Contact.objects.bulk_create(contacts, batch_size=1000)
-        for draft, contact in zip(drafts, contacts, strict=True):
-            draft.id = contact.pk
+        _bulk_create_drafts(drafts)
         return
     with connection.cursor() as cursor:
         ids = _next_contact_ids(cursor, len(positions))
@@ -1326,7 +1321,6 @@ _IMPORT_COPY_COLUMNS = (
     "unsubscribed_at",
     *chunks.LINE_COLUMNS,
 )
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _draft_line(draft: _Draft) -> str:
@@ -1341,7 +1335,7 @@ def _draft_line(draft: _Draft) -> str:
             return value.isoformat()
         if isinstance(value, dict):
             value = json.dumps(value)
-        return str(value).translate(_COPY_ESCAPES)
+        return str(value).translate(chunks.COPY_ESCAPES)
 
     return "\t".join(text(getattr(draft, name)) for name in _IMPORT_COPY_COLUMNS) + "\n"
 

@@ -83,7 +83,7 @@ LINE_COLUMNS = (
 _LINE_VALUES = ("firstName", "lastName", "email", "phone", "extRef", "language")
 _LINE_MATCHES = ("phone", "email", "extRef", "firstName", "lastName")
 # PostgreSQL COPY text format: these four characters are written as escapes.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 @dataclass
@@ -283,7 +283,7 @@ def _copy_escaped(column: list[str]) -> list[str]:
     """The column's texts escaped for COPY; most columns have nothing to escape (one scan)."""
     joined = "".join(column)
     if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
-        return [text.translate(_COPY_ESCAPES) for text in column]
+        return [text.translate(COPY_ESCAPES) for text in column]
     return column
 
 

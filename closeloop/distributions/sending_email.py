@@ -173,7 +173,7 @@ def _verdicts(distribution: Distribution, pending: list[DeliveryValues]) -> dict
     """(status, reason) for every delivery that must not be sent: no address, opt-outs,
     suppressed addresses, frequency rules (asked only about contacts written to before)."""
     from closeloop.directory import frequency
-    from closeloop.directory.models import Channel, Contact, ContactMessageLog
+    from closeloop.directory.models import Contact, ContactMessageLog
 
     contact_ids = [delivery.contact.pk for delivery in pending]
     opted_out_of_list = list_opt_outs(distribution, contact_ids)
