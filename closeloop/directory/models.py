@@ -204,7 +204,13 @@ class Contact(models.Model):
             _pattern_index("email_normalized", "contact_dir_email"),
             _pattern_index("ext_ref_normalized", "contact_dir_extref"),
             _pattern_index("phone_e164", "contact_dir_phone"),
-            _pattern_index("first_name_normalized", "contact_dir_first"),
+            # With the id: "Jane Do" (a first name, the start of a last name) walks the
+            # Janes in id order, for the first page, instead of the whole directory.
+            models.Index(
+                fields=["directory", "first_name_normalized", "id"],
+                name="contact_dir_first_id",
+                opclasses=["int8_ops", "varchar_pattern_ops", "int8_ops"],
+            ),
             _pattern_index("last_name_normalized", "contact_dir_last"),
             models.Index(fields=["directory", "id"], name="contact_dir_id"),
         ]
