@@ -215,14 +215,14 @@ def _search_sql(shape: tuple[tuple[tuple[tuple[str, str], ...], ...], ...]) -> s
     parts = []
     for group in shape:
         matches = " OR ".join(
-            "(" + " AND ".join(compare[lookup].format(quote(column)) for column, lookup in both)
+            "("
+            + " AND ".join(compare[lookup].format(quote(column)) for column, lookup in both)
             + ")"
             for both in group
         )
         parts.append(f"(SELECT * FROM {table} WHERE {scope} AND ({matches}) {page})")
     parts.append(
-        f"(SELECT * FROM {table} WHERE {scope} AND {quote('embedded_data')} @? %s::jsonpath "
-        f"{page})"
+        f"(SELECT * FROM {table} WHERE {scope} AND {quote('embedded_data')} @? %s::jsonpath {page})"
     )
     return " UNION ALL ".join(parts)
 

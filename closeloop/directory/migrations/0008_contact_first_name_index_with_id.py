@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_failed_sign_in'),
-        ('directory', '0007_contact_tenant_without_constraints'),
+        ("accounts", "0002_failed_sign_in"),
+        ("directory", "0007_contact_tenant_without_constraints"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='contact',
-            name='contact_dir_first',
+            model_name="contact",
+            name="contact_dir_first",
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['directory', 'first_name_normalized', 'id'], name='contact_dir_first_id', opclasses=['int8_ops', 'varchar_pattern_ops', 'int8_ops']),
+            model_name="contact",
+            index=models.Index(
+                fields=["directory", "first_name_normalized", "id"],
+                name="contact_dir_first_id",
+                opclasses=["int8_ops", "varchar_pattern_ops", "int8_ops"],
+            ),
         ),
     ]
