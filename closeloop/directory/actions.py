@@ -19,12 +19,10 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 from django.utils import timezone
 
-from closeloop.directory import chunks, dedup, locks
+from closeloop.directory import chunks, dedup, locks, match_indexes
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.models import (
     MAX_FREQUENCY_RULES,
@@ -106,7 +104,8 @@ def update_directory_settings(
     dedup_rules: list | None = None,
     default_phone_region: str | None = None,
 ) -> Directory:
-    """Rename, change dedup rules or the phone region. Existing contacts are not re-matched."""
+    """Rename, change dedup rules or the phone region. Existing contacts are not re-matched.
+    Rules that begin with an embedded data field get their index from a job (match_indexes)."""
     if name is not None:
         if not name.strip():
             raise InvalidValue("A directory needs a name.")
@@ -115,11 +114,31 @@ def update_directory_settings(
         problems = dedup.validate_rules(dedup_rules)
         if problems:
             raise InvalidValue(" ".join(problems))
+        rules_before = directory.dedup_rules
         directory.dedup_rules = [[field.strip() for field in rule] for rule in dedup_rules]
     if default_phone_region is not None:
         directory.default_phone_region = _region(default_phone_region)
-    directory.save()
+    with transaction.atomic():
+        directory.save()
+        if dedup_rules is not None and directory.dedup_rules != rules_before:
+            _sync_match_indexes(directory)
     return directory
+
+
+MATCH_INDEX_JOB = "directory.match_indexes"
+
+
+def _sync_match_indexes(directory: Directory) -> None:
+    from closeloop.jobs.actions import enqueue
+
+    if match_indexes.supported() and (
+        match_indexes.wanted(directory) or match_indexes.existing(directory.pk)
+    ):
+        enqueue(
+            MATCH_INDEX_JOB,
+            {"directory_id": directory.pk},
+            organization=directory.organization_id,
+        )
 
 
 def _region(region: str) -> str:
@@ -157,7 +176,7 @@ def _lookup_filter(lookup: dedup.Lookup) -> tuple[dict, Q]:
             conditions &= Q(**{MATCH_COLUMNS[field]: value})
         else:
             alias = f"embedded_match_{number}"
-            aliases[alias] = Lower(Trim(KeyTextTransform(field, "embedded_data")))
+            aliases[alias] = match_indexes.embedded_match(field)
             conditions &= Q(**{alias: value})
     return aliases, conditions
 
@@ -677,9 +696,9 @@ def _matching_ids(directory: Directory, field: str, values: list[str]) -> list[i
         if field in MATCH_COLUMNS:
             contacts = contacts.filter(**{f"{MATCH_COLUMNS[field]}__in": part})
         else:
-            contacts = contacts.alias(
-                embedded_match=Lower(Trim(KeyTextTransform(field, "embedded_data")))
-            ).filter(embedded_match__in=part)
+            contacts = contacts.alias(embedded_match=match_indexes.embedded_match(field)).filter(
+                embedded_match__in=part
+            )
         ids.extend(contacts.values_list("id", flat=True))
     return ids
 

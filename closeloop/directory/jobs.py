@@ -1,7 +1,7 @@
 """Background work of the directory, run by the job ledger's workers."""
 
-from closeloop.directory import imports
-from closeloop.directory.actions import IMPORT_JOB
+from closeloop.directory import imports, match_indexes
+from closeloop.directory.actions import IMPORT_JOB, MATCH_INDEX_JOB
 from closeloop.directory.models import ContactImport
 from closeloop.jobs.registry import PermanentError, job_handler
 
@@ -15,3 +15,10 @@ def import_contacts(payload: dict, job) -> None:
     if contact_import.is_done:
         return
     imports.run_import(contact_import)
+
+
+@job_handler(MATCH_INDEX_JOB, atomic=False, lease_seconds=3600)
+def sync_match_indexes(payload: dict, job) -> None:
+    """Idempotent: builds what the directory's rules need now, drops what they no longer do.
+    Not atomic: PostgreSQL builds an index concurrently only outside a transaction."""
+    match_indexes.sync(payload["directory_id"])

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
-from closeloop.directory import actions, imports, queries, touchpoints
+from closeloop.directory import actions, imports, match_indexes, queries, touchpoints
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.forms import (
     ContactForm,
@@ -364,6 +364,7 @@ def directory_settings(request):
         settings_form=settings_form,
         rule_form=rule_form,
         rules=list(queries.frequency_rules_of(request.organization, directory)),
+        rule_indexes=match_indexes.states(directory),
     )
 
 
