@@ -653,54 +653,86 @@ CONTACT_UPDATE_FIELDS = [
 
 def _candidates(directory: Directory, found: list[list[dedup.Lookup]]) -> list[Contact]:
     """Existing contacts that may match any lookup of the chunk: one indexed query per rule
-    (by the rule's first field), then the few found loaded and locked for update."""
-    by_field: dict[str, set[str]] = {}
+    (dedup.probe_fields), then the few found loaded and locked for update."""
+    probes: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     for lookups in found:
         for lookup in lookups:
-            field, value = lookup.conditions[0]
-            by_field.setdefault(field, set()).add(value)
-    ids: set[int] = set()
-    for field, values in by_field.items():
-        ids.update(_matching_ids(directory, field, sorted(values)))
+            fields = dedup.probe_fields(field for field, _value in lookup.conditions)
+            values = tuple(value for _field, value in lookup.conditions[: len(fields)])
+            probes.setdefault(fields, set()).add(values)
+    ids = _probed_ids(directory, probes)
     if not ids:
         return []
     return list(locks.contacts_for_update(directory).filter(pk__in=sorted(ids)).order_by("pk"))
 
 
-def _matching_ids(directory: Directory, field: str, values: list[str]) -> list[int]:
-    """Ids of the directory's contacts whose match form of `field` is one of `values`."""
-    if field in MATCH_COLUMNS and connection.vendor == "postgresql":
-        # One array parameter instead of thousands of literals, and one index probe per value
-        # (LATERAL): the plan cannot turn into a scan of the directory, however stale the
-        # table's statistics are in the middle of a large import.
-        column = connection.ops.quote_name(MATCH_COLUMNS[field])
-        table = connection.ops.quote_name(Contact._meta.db_table)
-        # The values as one text split by PostgreSQL: psycopg writes a list parameter element
-        # by element in Python (a few µs each, thousands per import chunk).
-        joined = _UNIT_SEPARATOR.join(values)
-        wanted = "string_to_array(%s, E'\\x1f')"
-        if joined.count(_UNIT_SEPARATOR) != len(values) - 1:  # a value holds it
-            joined, wanted = values, "%s::text[]"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT found.id FROM unnest({wanted}) AS wanted(value) CROSS JOIN LATERAL "
-                f"(SELECT id FROM {table} WHERE directory_id = %s AND {column} = wanted.value"
-                f" OFFSET 0) AS found",  # OFFSET 0: keeps the probe per value (no flattening)
-                [joined, directory.pk],
-            )
-            return [pk for (pk,) in cursor.fetchall()]
+def _probed_ids(directory: Directory, probes: Mapping[tuple, set[tuple]]) -> set[int]:
+    ids: set[int] = set()
+    for fields, values in probes.items():
+        if values:
+            ids.update(_matching_ids(directory, fields, sorted(values)))
+    return ids
+
+
+def _matching_ids(
+    directory: Directory, fields: tuple[str, ...], values: list[tuple[str, ...]]
+) -> list[int]:
+    """Ids of the directory's contacts whose match forms of `fields` are one of `values`."""
+    if all(field in MATCH_COLUMNS for field in fields) and connection.vendor == "postgresql":
+        return _probe_match_columns(directory, fields, values)
     ids = []
-    for start in range(0, len(values), 1000):
-        part = values[start : start + 1000]
+    for start in range(0, len(values), 200):  # SQLite allows 999 variables a statement
+        part = values[start : start + 200]
         contacts = directory.contacts.all()
-        if field in MATCH_COLUMNS:
-            contacts = contacts.filter(**{f"{MATCH_COLUMNS[field]}__in": part})
-        else:
-            contacts = contacts.alias(embedded_match=match_indexes.embedded_match(field)).filter(
-                embedded_match__in=part
-            )
+        if len(fields) == 1 and fields[0] in MATCH_COLUMNS:
+            wanted = [value for (value,) in part]
+            contacts = contacts.filter(**{f"{MATCH_COLUMNS[fields[0]]}__in": wanted})
+        elif len(fields) == 1:
+            wanted = [value for (value,) in part]
+            contacts = contacts.alias(
+                embedded_match=match_indexes.embedded_match(fields[0])
+            ).filter(embedded_match__in=wanted)
+        else:  # standard fields only (dedup.probe_fields)
+            condition = Q()
+            for row in part:
+                condition |= Q(**{MATCH_COLUMNS[f]: v for f, v in zip(fields, row, strict=True)})
+            contacts = contacts.filter(condition)
         ids.extend(contacts.values_list("id", flat=True))
     return ids
+
+
+def _probe_match_columns(
+    directory: Directory, fields: tuple[str, ...], values: list[tuple[str, ...]]
+) -> list[int]:
+    """_matching_ids on PostgreSQL: one index probe per wanted value (LATERAL), so the plan
+    cannot turn into a scan of the directory, however stale the table's statistics are in
+    the middle of a large import."""
+    quote = connection.ops.quote_name
+    table = quote(Contact._meta.db_table)
+    arrays, parameters = [], []
+    for column_values in zip(*values, strict=True):
+        # Each field's values as one text split by PostgreSQL: psycopg writes a list
+        # parameter element by element in Python (a few µs each, thousands per chunk).
+        joined = _UNIT_SEPARATOR.join(column_values)
+        if joined.count(_UNIT_SEPARATOR) == len(column_values) - 1:
+            arrays.append("string_to_array(%s, E'\\x1f')")
+            parameters.append(joined)
+        else:  # a value holds the separator
+            arrays.append("%s::text[]")
+            parameters.append(list(column_values))
+    names = [f"v{number}" for number in range(len(fields))]
+    matches = " AND ".join(
+        f"{quote(MATCH_COLUMNS[field])} = wanted.{name}"
+        for field, name in zip(fields, names, strict=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT found.id FROM unnest({', '.join(arrays)}) AS wanted({', '.join(names)}) "
+            f"CROSS JOIN LATERAL (SELECT id FROM {table} WHERE directory_id = %s AND {matches}"
+            f" OFFSET 0) AS found",  # OFFSET 0: keeps the probe per value (no flattening)
+            [*parameters, directory.pk],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 _UNIT_SEPARATOR = "\x1f"
@@ -1079,14 +1111,12 @@ def upsert_import_chunk(
     return merger.counts
 
 
-def _stored_matches(directory: Directory, probes: Mapping[str, set[str]]) -> list:
+def _stored_matches(directory: Directory, probes: Mapping[tuple, set[tuple]]) -> list:
     """The directory's contacts that may match a row of the chunk (one indexed query per
-    rule's first field), read and locked for update, oldest first; on PostgreSQL as _Draft
-    objects (no model instance: the second file of an import may match half its rows)."""
-    ids: set[int] = set()
-    for field, values in probes.items():
-        if values:
-            ids.update(_matching_ids(directory, field, sorted(values)))
+    rule, dedup.probe_fields), read and locked for update, oldest first; on PostgreSQL as
+    _Draft objects (no model instance: the second file of an import may match half its
+    rows)."""
+    ids = _probed_ids(directory, probes)
     if not ids:
         return []
     if connection.vendor != "postgresql":

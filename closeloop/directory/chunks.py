@@ -105,7 +105,8 @@ class ChunkRows:
     embedded: dict[str, list[str]] = field(default_factory=dict)  # name -> cell as given
     unsubscribe: list[bool] | None = None
     keys: list[list[str | None]] = field(default_factory=list)  # per rule: lookup key or None
-    probes: dict[str, set[str]] = field(default_factory=dict)  # rule's first field -> values
+    # dedup.probe_fields of a rule -> the rows' values of those fields (match forms)
+    probes: dict[tuple[str, ...], set[tuple[str, ...]]] = field(default_factory=dict)
     lines: list[str | None] = field(default_factory=list)  # LINE_COLUMNS as COPY text
 
     def __len__(self) -> int:
@@ -254,8 +255,10 @@ def _add_keys(chunk: ChunkRows) -> None:
                 for parts in zip(*columns, strict=True)
             ]
         chunk.keys.append(keys)
-        first = chunk.probes.setdefault(rule[0], set())
-        first.update(value for value, key in zip(columns[0], keys, strict=True) if key)
+        fields = dedup.probe_fields(rule)
+        probed = list(zip(*columns[: len(fields)], strict=True))
+        wanted = chunk.probes.setdefault(fields, set())
+        wanted.update(values for values, key in zip(probed, keys, strict=True) if key)
 
 
 def _copy_lines(chunk: ChunkRows) -> list[str | None]:

@@ -157,6 +157,18 @@ def lookup_key(rule_index: int, conditions: tuple[tuple[str, str], ...]) -> str:
     return "\x1f".join([str(rule_index), *(f"{f}\x1e{v}" for f, v in conditions)])
 
 
+def probe_fields(rule) -> tuple[str, ...]:
+    """The fields by which stored contacts are looked up for a rule, in a bulk upsert: all of
+    them when all are standard (the database then picks the most selective index of the
+    AND: a rule firstName, lastName, email finds one contact by email, not everyone with the
+    first name), else the first field (an embedded data field first in a rule has its own
+    index, match_indexes)."""
+    fields = tuple(rule)
+    if all(field in STANDARD_FIELDS for field in fields):
+        return fields
+    return fields[:1]
+
+
 def incoming_value(field: str, fields: Mapping, embedded_data: Mapping) -> object:
     if field in STANDARD_FIELDS:
         return fields.get(field)

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from closeloop.directory import actions, imports
+from closeloop.directory import actions, chunks, imports
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.models import Contact, ContactImport, ImportStatus
 from closeloop.directory.tests.factories import make_directory
@@ -492,8 +492,37 @@ def test_matching_ids_finds_any_text_of_a_chunk(org_a):
             contact, _ = actions.upsert_contact(directory, {"extRef": value})
             stored[value.casefold()] = contact.pk
     for values in ([v.casefold() for v in odd if "\x1f" not in v], [v.casefold() for v in odd]):
-        found = actions._matching_ids(directory, "extRef", sorted(values))
+        found = actions._matching_ids(directory, ("extRef",), sorted((v,) for v in values))
         assert sorted(found) == sorted(stored[v] for v in values if v in stored)
+
+
+def test_a_rule_of_standard_fields_is_probed_by_all_of_them(org_a):
+    """A chunk finds the stored contacts that hold a row's whole key (the database picks the
+    most selective index of the AND), not everyone who shares the rule's first field."""
+    rules = [["firstName", "lastName", "email"]]
+    directory = make_directory(org_a[0], name="names", is_default=False, dedup_rules=rules)
+    for number in range(30):
+        actions.upsert_contact(
+            directory,
+            {"firstName": "Jane", "lastName": "Doe", "email": f"jane{number}@example.com"},
+        )
+    wanted = sorted({("jane", "doe", "jane7@example.com"), ("jane", "doe", "nobody@x.org")})
+    found = actions._matching_ids(directory, ("firstName", "lastName", "email"), wanted)
+    assert [Contact.objects.get(pk=pk).email for pk in found] == ["jane7@example.com"]
+    chunk = chunks.check_chunk_columns(
+        [(2, ["JANE ", "doe", "Jane7@Example.com"]), (3, ["Jane", "Roe", "jane7@example.com"])],
+        plan=imports.column_plan(["First Name", "Last Name", "Email"]),
+        rules=rules,
+        region="US",
+    )
+    assert chunk.probes == {
+        ("firstName", "lastName", "email"): {
+            ("jane", "doe", "jane7@example.com"),
+            ("jane", "roe", "jane7@example.com"),
+        }
+    }
+    counts = actions.upsert_import_chunk(directory, chunk)
+    assert counts == {"created": 1, "updated": 1, "skipped": 0}  # "JANE " replaces "Jane"
 
 
 def test_counting_rows_when_a_line_break_spans_two_blocks():
