@@ -654,35 +654,40 @@ CONTACT_UPDATE_FIELDS = [
 def _candidates(directory: Directory, found: list[list[dedup.Lookup]]) -> list[Contact]:
     """Existing contacts that may match any lookup of the chunk: one indexed query per rule
     (dedup.probe_fields), then the few found loaded and locked for update."""
-    probes: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    probes: dict[tuple[str, ...], set] = {}
     for lookups in found:
         for lookup in lookups:
             fields = dedup.probe_fields(field for field, _value in lookup.conditions)
             values = tuple(value for _field, value in lookup.conditions[: len(fields)])
-            probes.setdefault(fields, set()).add(values)
+            probes.setdefault(fields, set()).add(values[0] if len(fields) == 1 else values)
     ids = _probed_ids(directory, probes)
     if not ids:
         return []
     return list(locks.contacts_for_update(directory).filter(pk__in=sorted(ids)).order_by("pk"))
 
 
-def _probed_ids(directory: Directory, probes: Mapping[tuple, set[tuple]]) -> set[int]:
+def _probed_ids(directory: Directory, probes: Mapping[tuple, set]) -> set[int]:
+    """Ids of the contacts holding any probed value (chunks.ChunkRows.probes' form)."""
     ids: set[int] = set()
     for fields, values in probes.items():
         if values:
-            ids.update(_matching_ids(directory, fields, sorted(values)))
+            rows = sorted(values)
+            columns = [rows] if len(fields) == 1 else [list(c) for c in zip(*rows, strict=True)]
+            ids.update(_matching_ids(directory, fields, columns))
     return ids
 
 
 def _matching_ids(
-    directory: Directory, fields: tuple[str, ...], values: list[tuple[str, ...]]
+    directory: Directory, fields: tuple[str, ...], columns: list[list[str]]
 ) -> list[int]:
-    """Ids of the directory's contacts whose match forms of `fields` are one of `values`."""
+    """Ids of the directory's contacts whose match forms of `fields` equal one of the
+    wanted rows (`columns`: a list of values per field, the i-th values making a row)."""
     if all(field in MATCH_COLUMNS for field in fields) and connection.vendor == "postgresql":
-        return _probe_match_columns(directory, fields, values)
+        return _probe_match_columns(directory, fields, columns)
+    rows = list(zip(*columns, strict=True))
     ids = []
-    for start in range(0, len(values), 200):  # SQLite allows 999 variables a statement
-        part = values[start : start + 200]
+    for start in range(0, len(rows), 200):  # SQLite allows 999 variables a statement
+        part = rows[start : start + 200]
         contacts = directory.contacts.all()
         if len(fields) == 1 and fields[0] in MATCH_COLUMNS:
             wanted = [value for (value,) in part]
@@ -702,7 +707,7 @@ def _matching_ids(
 
 
 def _probe_match_columns(
-    directory: Directory, fields: tuple[str, ...], values: list[tuple[str, ...]]
+    directory: Directory, fields: tuple[str, ...], columns: list[list[str]]
 ) -> list[int]:
     """_matching_ids on PostgreSQL: one index probe per wanted value (LATERAL), so the plan
     cannot turn into a scan of the directory, however stale the table's statistics are in
@@ -710,7 +715,7 @@ def _probe_match_columns(
     quote = connection.ops.quote_name
     table = quote(Contact._meta.db_table)
     arrays, parameters = [], []
-    for column_values in zip(*values, strict=True):
+    for column_values in columns:
         # Each field's values as one text split by PostgreSQL: psycopg writes a list
         # parameter element by element in Python (a few µs each, thousands per chunk).
         joined = _UNIT_SEPARATOR.join(column_values)

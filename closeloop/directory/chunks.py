@@ -105,8 +105,9 @@ class ChunkRows:
     embedded: dict[str, list[str]] = field(default_factory=dict)  # name -> cell as given
     unsubscribe: list[bool] | None = None
     keys: list[list[str | None]] = field(default_factory=list)  # per rule: lookup key or None
-    # dedup.probe_fields of a rule -> the rows' values of those fields (match forms)
-    probes: dict[tuple[str, ...], set[tuple[str, ...]]] = field(default_factory=dict)
+    # dedup.probe_fields of a rule -> the rows' match forms of those fields: a text for one
+    # field (most rules: no tuple per row to make, pickle and sort), else a tuple of texts
+    probes: dict[tuple[str, ...], set] = field(default_factory=dict)
     lines: list[str | None] = field(default_factory=list)  # LINE_COLUMNS as COPY text
 
     def __len__(self) -> int:
@@ -256,8 +257,8 @@ def _add_keys(chunk: ChunkRows) -> None:
             ]
         chunk.keys.append(keys)
         fields = dedup.probe_fields(rule)
-        probed = list(zip(*columns[: len(fields)], strict=True))
         wanted = chunk.probes.setdefault(fields, set())
+        probed = columns[0] if len(fields) == 1 else zip(*columns[: len(fields)], strict=True)
         wanted.update(values for values, key in zip(probed, keys, strict=True) if key)
 
 
