@@ -345,11 +345,15 @@ def _prepare_chunk_transaction() -> None:
 
     The embedded data index's pending list may grow to 4 MB in a chunk (other sessions keep
     it at 256 kB, see settings): merged into the index in larger batches it costs less per
-    row; refresh_statistics merges what is left when the import ends."""
+    row; refresh_statistics merges what is left when the import ends. The merge sorts the
+    list's entries in work_mem: with PostgreSQL's default 4 MB it writes them to the index
+    in several passes, and a million-row import's COPY took about a seventh longer than with
+    64 MB (measured on PostgreSQL 15)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute("SET LOCAL gin_pending_list_limit TO '4MB'")
+            cursor.execute("SET LOCAL work_mem TO '64MB'")
 
 
 def _commit_chunk(contact_import: ContactImport, chunk: chunks.ChunkRows) -> None:
