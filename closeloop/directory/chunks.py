@@ -9,6 +9,7 @@ chunk. The result is the same wherever it runs; chunks are merged in file order.
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -86,6 +87,9 @@ _LINE_MATCHES = ("phone", "email", "extRef", "firstName", "lastName")
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_LAZY_COLUMNS = ("values", "normalized", "embedded")
+
+
 @dataclass
 class ChunkRows:
     """An import chunk checked, column by column: a million-row import builds no object per
@@ -112,6 +116,29 @@ class ChunkRows:
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    # Sent to the importing process as one pickled blob, unpickled only if a row of the chunk
+    # needs them (a merge, a draft): most chunks of an import never do, and unpickling their
+    # 70,000 texts took half of receiving a chunk, on the process that also drives the
+    # database.
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if "_columns" not in state:  # else still the blob this chunk arrived with
+            columns = {name: state.pop(name) for name in _LAZY_COLUMNS}
+            state["_columns"] = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str):
+        # Only called for attributes not set: the lazy columns of an unpickled chunk.
+        columns = self.__dict__.get("_columns")
+        if name not in _LAZY_COLUMNS or columns is None:
+            raise AttributeError(name)
+        self.__dict__.update(pickle.loads(columns))  # noqa: S301 - our own checking process's
+        del self.__dict__["_columns"]
+        return self.__dict__[name]
 
     def row_values(self, position: int) -> dict[str, str]:
         return {name: column[position] for name, column in self.values.items()}

@@ -532,3 +532,22 @@ def test_counting_rows_when_a_line_break_spans_two_blocks():
     assert data[(1 << 20) - 1 : (1 << 20) + 1] == b"\r\n"
     assert imports.count_rows(io.BytesIO(data)) == 2
     assert imports._count_plain_lines(io.BytesIO(data)) == 3
+
+
+def test_a_chunk_crosses_processes_with_its_value_columns_unpickled_only_when_read():
+    import pickle
+
+    chunk = chunks.check_chunk_columns(
+        [(2, ["Jane", "jane@example.com", "Gold"]), (3, ["Joe", "not an address", ""])],
+        plan=imports.column_plan(["First Name", "Email", "Tier"]),
+        rules=[["email"]],
+        region="US",
+    )
+    received = pickle.loads(pickle.dumps(chunk))
+    assert {"values", "normalized", "embedded"}.isdisjoint(vars(received))
+    assert received.lines == chunk.lines and received.keys == chunk.keys
+    again = pickle.loads(pickle.dumps(received))  # sent on before it was read
+    for copy in (received, again):
+        assert copy.row_values(0) == {"firstName": "Jane", "email": "jane@example.com"}
+        assert copy.row_embedded(0) == {"Tier": "Gold"}
+        assert copy == chunk
