@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ensure_postgres_database, set_up_django
+from common import cpu_check_ms, ensure_postgres_database, set_up_django
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_directory"
 FIRST = ["Jane", "John", "Émile", "Aiko", "Carlos", "Fatima", "Liam", "Mia", "Noah", "Olga"]
@@ -249,6 +249,7 @@ def main() -> None:
     from django.db import connection
 
     directory = fresh_directory()
+    check_before = cpu_check_ms()
     with tempfile.TemporaryDirectory() as folder:
         first, second = Path(folder) / "contacts.csv", Path(folder) / "more.csv"
         started = time.perf_counter()
@@ -269,6 +270,7 @@ def main() -> None:
     print(f"match at {arguments.contacts}: p50 {match_p50:.2f} ms, p99 {match_p99:.2f} ms")
     search_p50, search_p99 = bench_search(directory, arguments.contacts, arguments.samples)
     print(f"search at {arguments.contacts}: p50 {search_p50:.2f} ms, p99 {search_p99:.2f} ms")
+    print(f"cpu check (a fixed loop): {check_before:.0f} ms before, {cpu_check_ms():.0f} ms after")
     ratio = contacts_per_s / copy_rows_per_s if copy_rows_per_s else 0.0
     print(
         f"contacts_per_s={contacts_per_s:.0f} copy_rows_per_s={copy_rows_per_s:.0f} "
