@@ -685,9 +685,10 @@ def _matching_ids(
     if all(field in MATCH_COLUMNS for field in fields) and connection.vendor == "postgresql":
         return _probe_match_columns(directory, fields, columns)
     rows = list(zip(*columns, strict=True))
+    batch = 900 // len(fields)  # older SQLite allows 999 variables a statement
     ids = []
-    for start in range(0, len(rows), 200):  # SQLite allows 999 variables a statement
-        part = rows[start : start + 200]
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
         contacts = directory.contacts.all()
         if len(fields) == 1 and fields[0] in MATCH_COLUMNS:
             wanted = [value for (value,) in part]
