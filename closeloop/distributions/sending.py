@@ -419,35 +419,52 @@ def opt_out_reason(distribution: Distribution, contact, opted_out_of_list: set[i
 
 
 def _survey_urls(distribution: Distribution, deliveries: list[Delivery]) -> list[str]:
-    """The survey link of each delivery: its individual link (made now, in one INSERT, for
-    those that have none yet; kept encrypted on the delivery so that reminders and the links
-    API show the same one) or the anonymous link."""
+    """survey_urls for Delivery instances; the links made now are saved on them at once."""
+    urls, made = survey_urls(
+        distribution,
+        deliveries,
+        lambda new: [(d.contact, d.public_id, d.transaction) for d in new],
+    )
+    new = [delivery for delivery in deliveries if delivery.id in made]
+    for delivery in new:
+        delivery.link, delivery.link_secret = made[delivery.id]
+    if new:
+        _save_links(new)
+    return urls
+
+
+def survey_urls(distribution: Distribution, deliveries: list, link_targets):
+    """The survey link of each delivery (anything with `id` and `link_secret`), and the links
+    made now, {delivery id: (SurveyLink, encrypted token)}. An individual link is made (one
+    INSERT for the batch, link_targets(new deliveries) giving create_links its (contact,
+    delivery id, transaction) targets) for those that have none yet; the caller keeps it
+    on the delivery, encrypted, so that reminders and the links API show the same one.
+    Anonymous distributions get the survey's anonymous link."""
     from closeloop.distributions import secrets
     from closeloop.surveys import actions as surveys
 
     if distribution.link_type != LinkType.INDIVIDUAL:
         url = surveys.anonymous_url(distribution.survey)
-        return [url for _delivery in deliveries]
+        return [url for _delivery in deliveries], {}
     prefix, suffix = email_channel.absolute_url_pattern("respondent:link")
     urls = {
-        delivery.pk: f"{prefix}{secrets.decrypt(delivery.link_secret)}{suffix}"
-        for delivery in deliveries
-        if delivery.link_secret
+        d.id: f"{prefix}{secrets.decrypt(d.link_secret)}{suffix}"
+        for d in deliveries
+        if d.link_secret
     }
     new = [delivery for delivery in deliveries if not delivery.link_secret]
+    made = {}
     if new:
-        made = surveys.create_links(
+        links = surveys.create_links(
             distribution.survey,
-            [(delivery.contact, delivery.public_id, delivery.transaction) for delivery in new],
+            link_targets(new),
             embedded_data=distribution.embedded_data,
             expires_at=distribution.link_expires_at,
         )
-        for delivery, (link, url) in zip(new, made, strict=True):
-            delivery.link = link
-            delivery.link_secret = secrets.encrypt(url.rstrip("/").rsplit("/", 1)[-1])
-            urls[delivery.pk] = url
-        _save_links(new)
-    return [urls[delivery.pk] for delivery in deliveries]
+        for delivery, (link, url) in zip(new, links, strict=True):
+            made[delivery.id] = (link, secrets.encrypt(url.rstrip("/").rsplit("/", 1)[-1]))
+            urls[delivery.id] = url
+    return [urls[delivery.id] for delivery in deliveries], made
 
 
 def _save_links(deliveries: list[Delivery]) -> None:

@@ -37,7 +37,6 @@ from closeloop.distributions.models import (
     DeliveryStatus,
     Distribution,
     Kind,
-    LinkType,
     SuppressedAddress,
 )
 from closeloop.distributions.sending import (
@@ -49,6 +48,7 @@ from closeloop.distributions.sending import (
     list_opt_outs,
     opt_out_reason,
     rate_limit,
+    survey_urls,
     tracking_token,
 )
 
@@ -222,46 +222,26 @@ def _verdicts(distribution: Distribution, pending: list[DeliveryValues]) -> dict
 
 
 def _survey_urls(distribution: Distribution, deliveries: list[DeliveryValues]):
-    """The survey link of each delivery, and the links made now ({delivery id: (link id,
-    encrypted token)}). An individual link is made (one INSERT for the batch) for those that
-    have none yet; the delivery keeps it, encrypted, so that reminders and the links API show
-    the same one, from its claim on (Statements.claim: no UPDATE of its own). A link made
-    for a delivery that is then never claimed (its worker stopped) is never used."""
+    """sending.survey_urls for a batch's delivery values, and the links made now as {delivery
+    id: (link id, encrypted token)}: the delivery keeps its link from its claim on
+    (Statements.claim: no UPDATE of its own). A link made for a delivery that is then never
+    claimed (its worker stopped) is never used."""
     from closeloop.directory.models import Contact, Transaction
-    from closeloop.surveys import actions as surveys
 
-    if distribution.link_type != LinkType.INDIVIDUAL:
-        url = surveys.anonymous_url(distribution.survey)
-        return [url for _delivery in deliveries], {}
-    prefix, suffix = email_channel.absolute_url_pattern("respondent:link")
-    urls = {
-        d.id: f"{prefix}{secrets.decrypt(d.link_secret)}{suffix}"
-        for d in deliveries
-        if d.link_secret
-    }
-    new = [delivery for delivery in deliveries if not delivery.link_secret]
-    new_links = {}
-    if new:
+    def link_targets(new: list[DeliveryValues]) -> list[tuple]:
         purchases = Transaction.objects.in_bulk([d.transaction_id for d in new if d.transaction_id])
-        made = surveys.create_links(
-            distribution.survey,
-            [
-                # create_links wants Contact instances: from_db with two columns skips defaults.
-                (
-                    Contact.from_db(connection.alias, ["id", "organization_id"], d.contact[:2]),
-                    d.public_id,
-                    purchases.get(d.transaction_id),
-                )
-                for d in new
-            ],
-            embedded_data=distribution.embedded_data,
-            expires_at=distribution.link_expires_at,
-        )
-        for delivery, (link, url) in zip(new, made, strict=True):
-            token = url.rstrip("/").rsplit("/", 1)[-1]
-            new_links[delivery.id] = (link.pk, secrets.encrypt(token))
-            urls[delivery.id] = url
-    return [urls[delivery.id] for delivery in deliveries], new_links
+        return [
+            # create_links wants Contact instances: from_db with two columns skips defaults.
+            (
+                Contact.from_db(connection.alias, ["id", "organization_id"], d.contact[:2]),
+                d.public_id,
+                purchases.get(d.transaction_id),
+            )
+            for d in new
+        ]
+
+    urls, made = survey_urls(distribution, deliveries, link_targets)
+    return urls, {id_: (link.pk, token) for id_, (link, token) in made.items()}
 
 
 # A window's bookkeeping ----------------------------------------------------------------------
