@@ -415,20 +415,29 @@ def retry_run(run: WorkflowRun, user=None, *, from_failed_task: bool = False) ->
     return run
 
 
+def new_task_run(
+    run: WorkflowRun, task: Mapping, position: int, *, now: datetime, status: str
+) -> TaskRun:
+    """The (unsaved) TaskRun of one task of the definition, for the run's current attempt:
+    the one builder of both first runs (engine) and retries."""
+    return TaskRun(
+        organization_id=run.organization_id,
+        run=run,
+        generation=run.generation,
+        task_id=task["id"],
+        task_type=task["type"],
+        name=definitions.task_label(task, position),
+        position=position,
+        status=status,
+        created_at=now,
+    )
+
+
 def _task_runs_resuming(run: WorkflowRun, tasks: list, previous: dict) -> list[TaskRun]:
     now = timezone.now()
     task_runs, resuming = [], False
     for position, task in enumerate(tasks):
-        task_run = TaskRun(
-            organization_id=run.organization_id,
-            run=run,
-            generation=run.generation,
-            task_id=task["id"],
-            task_type=task["type"],
-            name=definitions.task_label(task, position),
-            position=position,
-            created_at=now,
-        )
+        task_run = new_task_run(run, task, position, now=now, status=TaskStatus.PENDING)
         earlier = previous.get(task["id"])
         if not resuming and earlier is not None and earlier.status == TaskStatus.SUCCEEDED:
             task_run.status = TaskStatus.SUCCEEDED

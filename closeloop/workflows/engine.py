@@ -241,16 +241,12 @@ def _finish_succeeded(runs: list[WorkflowRun]) -> None:
 
 def _new_task_runs(run: WorkflowRun, tasks: list, now) -> list[TaskRun]:
     return [
-        TaskRun(
-            organization_id=run.organization_id,
-            run=run,
-            generation=run.generation,
-            task_id=task["id"],
-            task_type=task["type"],
-            name=definitions.task_label(task, position),
-            position=position,
+        actions.new_task_run(
+            run,
+            task,
+            position,
+            now=now,
             status=TaskStatus.QUEUED if position == 0 else TaskStatus.PENDING,
-            created_at=now,
         )
         for position, task in enumerate(tasks)
     ]
