@@ -49,15 +49,15 @@ def normalize_text(value: object) -> str:
 # multiplication and division signs), which are already in NFC: all that email-validator
 # would change about them.
 _LOCAL_CHARACTER = "A-Za-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017f"
-_PLAIN_EMAIL = re.compile(
+PLAIN_EMAIL = re.compile(
     rf"(?P<local>[{_LOCAL_CHARACTER}]+(?:[._+-][{_LOCAL_CHARACTER}]+)*)@"
     r"(?P<domain>(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)+(?P<tld>[A-Za-z]{2,24}))"
 )
 _SPECIAL_TLDS = {"arpa", "invalid", "local", "localhost", "onion"}
 
 
-def _plain_email(text: str) -> str | None:
-    match = _PLAIN_EMAIL.fullmatch(text)
+def plain_email(text: str) -> str | None:
+    match = PLAIN_EMAIL.fullmatch(text)
     if match is None or len(text.encode()) > 254 or len(match["local"].encode()) > 64:
         return None
     if match["tld"].lower() in _SPECIAL_TLDS:
@@ -69,7 +69,7 @@ def _plain_email(text: str) -> str | None:
 
 @functools.lru_cache(maxsize=1 << 16)  # more than an import chunk
 def _validated_email(text: str) -> str:
-    plain = _plain_email(text)
+    plain = plain_email(text)
     if plain is not None:
         return plain
     try:

@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from closeloop.directory import actions, chunks, imports
+from closeloop.directory import actions, chunks, import_files, imports
+from closeloop.directory.actions import matching
 from closeloop.directory.dedup import InvalidValue
 from closeloop.directory.models import Contact, ContactImport, ImportStatus
 from closeloop.directory.tests.factories import make_directory
@@ -492,7 +493,7 @@ def test_matching_ids_finds_any_text_of_a_chunk(org_a):
             contact, _ = actions.upsert_contact(directory, {"extRef": value})
             stored[value.casefold()] = contact.pk
     for values in ([v.casefold() for v in odd if "\x1f" not in v], [v.casefold() for v in odd]):
-        found = actions._matching_ids(directory, ("extRef",), [sorted(values)])
+        found = matching.matching_ids(directory, ("extRef",), [sorted(values)])
         assert sorted(found) == sorted(stored[v] for v in values if v in stored)
 
 
@@ -507,7 +508,7 @@ def test_a_rule_of_standard_fields_is_probed_by_all_of_them(org_a):
             {"firstName": "Jane", "lastName": "Doe", "email": f"jane{number}@example.com"},
         )
     wanted = [["jane", "jane"], ["doe", "doe"], ["jane7@example.com", "nobody@x.org"]]
-    found = actions._matching_ids(directory, ("firstName", "lastName", "email"), wanted)
+    found = matching.matching_ids(directory, ("firstName", "lastName", "email"), wanted)
     assert [Contact.objects.get(pk=pk).email for pk in found] == ["jane7@example.com"]
     chunk = chunks.check_chunk_columns(
         [(2, ["JANE ", "doe", "Jane7@Example.com"]), (3, ["Jane", "Roe", "jane7@example.com"])],
@@ -531,7 +532,7 @@ def test_counting_rows_when_a_line_break_spans_two_blocks():
     data = head + filler + b"\r\n1,2\r\n"
     assert data[(1 << 20) - 1 : (1 << 20) + 1] == b"\r\n"
     assert imports.count_rows(io.BytesIO(data)) == 2
-    assert imports._count_plain_lines(io.BytesIO(data)) == 3
+    assert import_files.count_plain_lines(io.BytesIO(data)) == 3
 
 
 def test_a_chunk_crosses_processes_with_its_value_columns_unpickled_only_when_read():

@@ -5,6 +5,7 @@ from django.db import connection
 
 import closeloop.directory.jobs  # noqa: F401 - registers the handlers
 from closeloop.directory import actions, dedup, match_indexes
+from closeloop.directory.actions import matching
 from closeloop.directory.models import Contact
 from closeloop.directory.tests.factories import make_directory
 from closeloop.jobs.models import Job
@@ -42,7 +43,7 @@ def _fill(directory, count: int) -> None:
 
 def _plan(directory, value: str) -> str:
     lookup = next(iter(dedup.lookups([["CustomerId"]], {}, {"CustomerId": value}, "US")))
-    aliases, conditions = actions._lookup_filter(lookup)
+    aliases, conditions = matching.lookup_filter(lookup)
     queryset = directory.contacts.alias(**aliases).filter(conditions)
     return queryset.explain()
 

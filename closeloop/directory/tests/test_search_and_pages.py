@@ -144,7 +144,7 @@ def test_the_search_sql_text_finds_what_the_orm_query_finds(org_a, org_b, direct
     other = make_directory(org_b[0])
     actions.upsert_contact(other, {"firstName": "John", "email": "john@example.com"})
     for after_id in (0, Contact.objects.filter(directory=directory).order_by("id")[0].pk):
-        by_sql = queries._search_page(org_a[0], directory, term, after_id, 50)
-        by_orm = queries._orm_pages(org_a[0], directory, after_id, 50, term, None)
+        by_sql = queries.search_page(org_a[0], directory, term, after_id, 50)
+        by_orm = queries.orm_pages(org_a[0], directory, after_id, 50, term, None)
         assert {row.pk for row in by_sql} == {row.pk for page in by_orm for row in page}
-    assert not list(queries._search_page(org_b[0], directory, term, 0, 50))
+    assert not list(queries.search_page(org_b[0], directory, term, 0, 50))
