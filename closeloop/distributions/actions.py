@@ -385,7 +385,7 @@ SURVEY_EVENTS = {
 
 
 def record_survey_event(delivery_id: str, event: str, *, response_id: str = "") -> bool:
-    """The surveys app calls this when a response of an individual link starts ("started"),
+    """The surveys app announces (invitation_progress) when a response of an individual link starts ("started"),
     is finished ("finished"), is closed as partial ("partial") or its link had expired
     ("expired"). Unknown delivery ids are ignored (False)."""
     if event not in SURVEY_EVENTS or not delivery_id:
@@ -399,6 +399,11 @@ def record_survey_event(delivery_id: str, event: str, *, response_id: str = "") 
     if response_id:
         deliveries.filter(response_id="").update(response_id=response_id[:32])
     return bool(_advance(deliveries, status, **stamps))
+
+
+def on_invitation_progress(sender, *, delivery_id: str, event: str, response_id: str = "", **kw):
+    """Receiver of closeloop.surveys.signals.invitation_progress (connected in apps.py)."""
+    record_survey_event(delivery_id, event, response_id=response_id)
 
 
 def sync_survey_progress(distribution: Distribution) -> int:

@@ -8,7 +8,6 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -19,7 +18,7 @@ from closeloop import piping
 from closeloop.accounts.models import hash_secret
 from closeloop.jobs.actions import enqueue
 from closeloop.surveys import definition as schema
-from closeloop.surveys import editing, logic
+from closeloop.surveys import editing, exports, logic, queries
 from closeloop.surveys.definition import DefinitionError
 from closeloop.surveys.models import (
     ExportStatus,
@@ -30,6 +29,7 @@ from closeloop.surveys.models import (
     SurveyStatus,
     SurveyVersion,
 )
+from closeloop.surveys.signals import invitation_progress
 
 log = logging.getLogger("closeloop.surveys")
 
@@ -409,18 +409,21 @@ def start_link_response(
                 language=choose_language(version, language, link.contact),
                 metadata={"channel": "individual", **(metadata or {})},
             )
-            report_to_distribution(response.delivery_id, "started", response.public_id)
+            report_invitation_progress(response.delivery_id, "started", response.public_id)
     except IntegrityError:
         return Response.objects.select_related("version", "contact").get(link=link)
     return response
 
 
-def report_to_distribution(delivery_id: str, event: str, response_id: str = "") -> None:
-    """Keep the invitation's delivery history (SurveyStarted, SurveyFinished …) in step."""
-    if delivery_id and apps.is_installed("closeloop.distributions"):
-        from closeloop.distributions.actions import record_survey_event
-
-        record_survey_event(delivery_id, event, response_id=response_id)
+def report_invitation_progress(delivery_id: str, event: str, response_id: str = "") -> None:
+    """Announce (signals.invitation_progress) that the response of an invitation started,
+    finished, was left partial or that its link had expired ("expired"), so that the
+    invitation's delivery history (SurveyStarted, SurveyFinished …) keeps in step. Receivers
+    run in the caller's transaction."""
+    if delivery_id:
+        invitation_progress.send(
+            sender=Response, delivery_id=delivery_id, event=event, response_id=response_id
+        )
 
 
 def submit_page(response: Response, page: int, get_list, *, back: bool = False) -> logic.Step:
@@ -494,7 +497,7 @@ def _after_record(response: Response, now: datetime, *, finished: bool) -> None:
     """In the recording transaction: the link is used, the delivery and the workflows told."""
     if response.link_id is not None and finished:
         SurveyLink.objects.filter(pk=response.link_id, used_at__isnull=True).update(used_at=now)
-    report_to_distribution(
+    report_invitation_progress(
         response.delivery_id, "finished" if finished else "partial", response.public_id
     )
     enqueue(
@@ -506,7 +509,7 @@ def _after_record(response: Response, now: datetime, *, finished: bool) -> None:
     log.info("response %s recorded (%s)", response.public_id, "finished" if finished else "partial")
 
 
-def _record(response: Response, now: datetime, *, finished: bool) -> None:
+def record_response(response: Response, now: datetime, *, finished: bool) -> None:
     """Record a response whose row the caller holds (the partial close, two-way SMS)."""
     fields = _recorded_fields(response, response.answers, now, finished=finished)
     for name, value in fields.items():
@@ -539,7 +542,7 @@ def close_stale_responses(now: datetime | None = None, batch: int = 500) -> int:
                     .order_by("id")[:batch]
                 )
                 for response in stale:
-                    _record(response, now, finished=False)
+                    record_response(response, now, finished=False)
             closed += len(stale)
             if len(stale) < batch:
                 break
@@ -572,8 +575,6 @@ def request_export(survey: Survey, user=None, *, format: str = "csv", options=No
 
 
 def run_export(export: ResponseExport) -> ResponseExport:
-    from closeloop.surveys import exports, queries
-
     responses = queries.recorded_responses(export.survey)
     content = exports.zipped(export.survey, responses, export.format)
     export.content = content

@@ -243,7 +243,7 @@ def individual(request: HttpRequest, token: str) -> HttpResponse:
     if response is not None and response.finished_at is not None:
         return message(request, "used")
     if link.is_expired:
-        actions.report_to_distribution(link.delivery_id, "expired")
+        actions.report_invitation_progress(link.delivery_id, "expired")
         return message(request, "expired")
     if link.survey.status != SurveyStatus.ACTIVE or visit.version is None:
         return message(request, "closed")

@@ -152,7 +152,7 @@ def reminder_message(distribution: Distribution, delivery: Delivery, context: di
 
 def open_session(distribution: Distribution, delivery: Delivery, now) -> SmsSession:
     """After the invitation was sent (inside the recording transaction)."""
-    from closeloop.surveys.actions import report_to_distribution, require_active, start_response
+    from closeloop.surveys.actions import report_invitation_progress, require_active, start_response
 
     version = require_active(distribution.survey)
     response = start_response(
@@ -174,7 +174,7 @@ def open_session(distribution: Distribution, delivery: Delivery, now) -> SmsSess
         created_at=now,
         updated_at=now,
     )
-    report_to_distribution(delivery.public_id, "started", response.public_id)
+    report_invitation_progress(delivery.public_id, "started", response.public_id)
     return session
 
 
@@ -188,7 +188,7 @@ def has_open_session(organization_id: int, phone: str) -> bool:
 
 
 def expire(session: SmsSession, now) -> None:
-    from closeloop.surveys.actions import _record as record_response
+    from closeloop.surveys.actions import record_response
 
     session.status = SmsSessionStatus.EXPIRED
     session.updated_at = now
@@ -263,7 +263,7 @@ def _parse(question: dict, body: str):
 def answer(organization, phone: str, body: str) -> str | None:
     """Apply an inbound reply to the number's open session; the reply to send, or None when
     the number has no session."""
-    from closeloop.surveys.actions import _record as record_response
+    from closeloop.surveys.actions import record_response
 
     now = timezone.now()
     with transaction.atomic():

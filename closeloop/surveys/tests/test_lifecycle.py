@@ -163,7 +163,7 @@ def test_response_finished_job_runs_once_per_response(survey_a, contact_a, monke
     assert job.status == JobStatus.SUCCEEDED
     assert [r.public_id for r in started] == [response.public_id]  # the survey response event
     # Recording again (it cannot happen, but the key guarantees it) adds nothing.
-    actions._record(response, timezone.now(), finished=True)
+    actions.record_response(response, timezone.now(), finished=True)
     assert Job.objects.filter(kind="surveys.response_finished").count() == 1
 
 

@@ -7,7 +7,7 @@ from django.urls import include, path
 from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.problems import ProblemAPI
 from closeloop.api.qualtrics import QualtricsAPI
-from closeloop.surveys.api import router as v1_router
+from closeloop.surveys.api_v1 import router as v1_router
 from closeloop.surveys.api_v3 import router as v3_router
 from closeloop.urls import urlpatterns as project_urlpatterns
 
