@@ -2,9 +2,9 @@
 
 - surveys.response_finished {response, survey, finished}: enqueued once per response when it
   is recorded (finished by the respondent, or closed as partial with finished=false). This is
-  the "survey response" event: the handler starts the survey's workflows through
-  closeloop.workflows.actions.survey_response_finished (when the workflows app is installed),
-  in the job's transaction.
+  the "survey response" event: the handler sends closeloop.surveys.signals.response_recorded,
+  whose receivers (the workflows app's, when installed) start the survey's workflows in the
+  job's transaction.
 - surveys.close_partial_responses (recurring, every 15 minutes): records as partial every
   response idle for longer than its survey's partial_close_hours (default one week).
 - surveys.export_responses {export}: builds the zip of a response export (CSV or JSON).
@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.apps import apps
-
 from closeloop.jobs.registry import PermanentError, job_handler
 from closeloop.jobs.schedule import recurring
 from closeloop.surveys import actions, queries
+from closeloop.surveys.models import Response
+from closeloop.surveys.signals import response_recorded
 
 log = logging.getLogger("closeloop.surveys")
 
@@ -29,10 +29,7 @@ def response_finished(payload: dict, job) -> None:
     response = queries.jobs_response(payload.get("response", ""))
     if response is None:
         raise PermanentError(f"Response {payload.get('response')!r} no longer exists.")
-    if apps.is_installed("closeloop.workflows"):
-        from closeloop.workflows.actions import survey_response_finished
-
-        survey_response_finished(response)
+    response_recorded.send(sender=Response, response=response)
     log.info("survey response event for %s (finished=%s)", response.public_id, response.finished)
 
 

@@ -15,8 +15,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from closeloop.jobs.actions import enqueue, new_job
+from closeloop.surveys import queries as survey_queries
+from closeloop.surveys.models import Survey
 from closeloop.workflows import definition as definitions
 from closeloop.workflows import registry, run_insert
+from closeloop.workflows.builtin.survey_response import response_event
 from closeloop.workflows.models import (
     FINISHED_RUN_STATUSES,
     RunStatus,
@@ -62,9 +65,6 @@ def _survey_for(organization, survey_ref):
     """The survey a definition names (public id or a Survey), of this organization."""
     if survey_ref in (None, ""):
         return None
-    from closeloop.surveys import queries as survey_queries
-    from closeloop.surveys.models import Survey
-
     if isinstance(survey_ref, Survey):
         survey = survey_ref if survey_ref.organization_id == organization.pk else None
     else:
@@ -475,11 +475,10 @@ def delete_old_runs(before: datetime, batch: int = 1000) -> int:
 def survey_response_finished(response) -> list[WorkflowRun]:
     """Start the survey's "survey response" workflows for a recorded response.
 
-    Called by the surveys.response_finished job (in its transaction), once per response;
-    each workflow runs at most once per response however often it is called.
+    Called by the surveys.response_finished job (in its transaction, through the
+    response_recorded signal), once per response; each workflow runs at most once per
+    response however often it is called.
     """
-    from closeloop.workflows.builtin.survey_response import response_event
-
     workflows = Workflow.objects.filter(
         organization_id=response.organization_id,
         survey_id=response.survey_id,
@@ -501,3 +500,8 @@ def survey_response_finished(response) -> list[WorkflowRun]:
         )
         started.append(run)
     return started
+
+
+def on_response_recorded(sender, response, **_signal_arguments) -> None:
+    """closeloop.surveys.signals.response_recorded's receiver (connected in apps.py)."""
+    survey_response_finished(response)

@@ -1,5 +1,3 @@
-import os
-
 from django.apps import AppConfig
 
 
@@ -9,11 +7,10 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
-        from closeloop.workflows import builtin, lookup_cache
+        # Imported here: Django's app loading requires models to be ready before these load.
+        from closeloop.surveys.signals import response_recorded
+        from closeloop.workflows import actions, builtin, lookup_cache
 
         builtin.register()
         lookup_cache.connect_invalidation()
-        if os.environ.get("CLOSELOOP_TEST_HANDLERS") == "1":
-            from closeloop.workflows import testing_tasks
-
-            testing_tasks.register()
+        response_recorded.connect(actions.on_response_recorded, dispatch_uid="workflows.response")

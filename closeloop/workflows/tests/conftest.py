@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from closeloop.accounts import actions as accounts_actions
 from closeloop.jobs.tests.conftest import worker_process  # noqa: F401 - a fixture
 from closeloop.jobs.worker import Worker
-from closeloop.workflows import actions, testing_tasks
+from closeloop.workflows import actions
 from closeloop.workflows import jobs as _jobs  # noqa: F401  (registers the handlers)
+from closeloop.workflows.tests import tasks as _tasks  # noqa: F401  (registers the test tasks)
 
-testing_tasks.register()
+TEST_TASKS_MODULE = "closeloop.workflows.tests.tasks"
 
 SAMPLE = {
     "customer": {"first": "Ada", "last": "Lovelace", "email": "ada@example.com"},
@@ -78,3 +81,11 @@ def workflows_urls(settings):
 def client_a(client, org_a, workflows_urls):
     client.force_login(org_a[1])
     return client
+
+
+@pytest.fixture
+def workers_with_test_tasks(monkeypatch):
+    """Worker subprocesses started after this import the test task types too (the modules
+    listed in CLOSELOOP_EXTRA_MODULES are imported by closeloop.jobs.registry.autodiscover)."""
+    listed = [name for name in os.environ.get("CLOSELOOP_EXTRA_MODULES", "").split(",") if name]
+    monkeypatch.setenv("CLOSELOOP_EXTRA_MODULES", ",".join([*listed, TEST_TASKS_MODULE]))

@@ -1,5 +1,5 @@
-"""Task types for the workflow tests; registered only when CLOSELOOP_TEST_HANDLERS=1 (worker
-subprocesses of the tests) or by the tests themselves."""
+"""Task types for the workflow tests, registered when this module is imported: by the tests'
+conftest in-process, and by worker subprocesses that list it in CLOSELOOP_EXTRA_MODULES."""
 
 from __future__ import annotations
 
@@ -89,3 +89,6 @@ class DirectoryThenSleep(XmDirectoryTask):
 def register() -> None:
     for task in (EchoTask(), FlakyTask(), RemoteTask(), DirectoryThenSleep()):
         registry.register_task(task)
+
+
+register()

@@ -13,7 +13,11 @@ from closeloop.workflows import actions, mapping
 from closeloop.workflows.models import RunStatus, TaskRun, TaskStatus, WorkflowRun
 from closeloop.workflows.tests.conftest import SAMPLE, directory_task, make_workflow
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.usefixtures("workers_with_test_tasks"),
+]
 
 
 def test_a_worker_killed_mid_task_leaves_one_contact_and_one_finished_run(
