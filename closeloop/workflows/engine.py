@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from closeloop.jobs import backoff
 from closeloop.jobs.registry import PermanentError, RetryLater
+from closeloop.surveys.models import Survey
 from closeloop.workflows import (
     actions,
     conditions,
@@ -299,8 +300,6 @@ def _survey_of(run: WorkflowRun):
     )
     if survey_id is None:
         return None
-    from closeloop.surveys.models import Survey
-
     return Survey.objects.filter(pk=survey_id).first()
 
 

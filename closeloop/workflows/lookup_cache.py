@@ -17,6 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save
+
+from closeloop.accounts.models import ApiToken, Membership, Organization
+from closeloop.directory.models import Directory
+from closeloop.workflows.models import Workflow
+
 TTL_SECONDS = 2.0
 MAX_ENTRIES = 1000
 
@@ -71,13 +78,6 @@ def forget_all(**_signal_arguments) -> None:
 
 def connect_invalidation() -> None:
     """Empty the cache when anything a cached lookup depends on changes in this process."""
-    from django.contrib.auth import get_user_model
-    from django.db.models.signals import post_delete, post_save
-
-    from closeloop.accounts.models import ApiToken, Membership, Organization
-    from closeloop.directory.models import Directory
-    from closeloop.workflows.models import Workflow
-
     for model in (ApiToken, Membership, Organization, get_user_model(), Workflow, Directory):
         post_save.connect(forget_all, sender=model, dispatch_uid=f"lookup_cache.{model}")
         post_delete.connect(forget_all, sender=model, dispatch_uid=f"lookup_cache.d.{model}")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
+from closeloop.surveys import queries as survey_queries
 from closeloop.workflows import actions, dryrun, mapping, queries, registry
 from closeloop.workflows import definition as definitions
 from closeloop.workflows import forms as workflow_forms
@@ -32,8 +33,6 @@ def _workflow_or_404(request, workflow_id: str):
 
 
 def _surveys(organization):
-    from closeloop.surveys import queries as survey_queries
-
     return survey_queries.surveys_of(organization)
 
 
@@ -45,8 +44,6 @@ def workflow_list(request):
     """All workflows, or a survey's (?survey=SV_…: the survey's Workflows tab)."""
     survey = None
     if request.GET.get("survey"):
-        from closeloop.surveys import queries as survey_queries
-
         survey = survey_queries.survey_of(request.organization, request.GET["survey"])
         if survey is None:
             raise Http404("No such survey.")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from closeloop.surveys import definition as survey_definition
+from closeloop.surveys import logic
 from closeloop.workflows.registry import EventType, OfferedField
 
 CONTACT_FIELDS = (
@@ -31,13 +33,6 @@ def _definition(survey) -> dict:
     if survey is None:
         return {}
     return survey.definition or {}
-
-
-def _survey_helpers():
-    from closeloop.surveys import definition as survey_definition
-    from closeloop.surveys import logic
-
-    return survey_definition, logic
 
 
 class SurveyResponseEvent(EventType):
@@ -79,7 +74,6 @@ class SurveyResponseEvent(EventType):
         ]
         definition = _definition(survey)
         if definition:
-            survey_definition, _logic = _survey_helpers()
             offered += [
                 OfferedField(f"embeddedData.{name}", "String", f"Embedded data {name}")
                 for name in survey_definition.embedded_names(definition)
@@ -97,7 +91,6 @@ class SurveyResponseEvent(EventType):
 
 def response_event(response) -> tuple[str, dict]:
     """(payload as JSON text, fields) of a recorded response."""
-    survey_definition, logic = _survey_helpers()
     definition = response.version.definition
     questions = survey_definition.question_map(definition)
     contact = response.contact

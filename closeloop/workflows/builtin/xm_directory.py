@@ -24,6 +24,9 @@ from collections.abc import Mapping
 from django.db import transaction
 from django.utils import timezone
 
+from closeloop.directory import actions, dedup, queries
+from closeloop.directory.values import clean_embedded_data, clean_text_fields
+from closeloop.workflows.lookup_cache import default_directories
 from closeloop.workflows.registry import (
     DryRun,
     OfferedField,
@@ -49,20 +52,11 @@ MAX_EMBEDDED = 100
 MAX_TEXT = 2000
 
 
-def _directory_api():
-    from closeloop.directory import actions, dedup, queries
-
-    return actions, dedup, queries
-
-
 def _default_directory(organization):
     """The organization's default directory, remembered for a moment once it is committed (a
     directory created in a transaction that rolls back must not be remembered)."""
-    from closeloop.workflows.lookup_cache import default_directories
-
     directory = default_directories.get(organization.pk)
     if directory is None:
-        actions, _dedup, _queries = _directory_api()
         directory = actions.default_directory(organization)
         key = organization.pk
         transaction.on_commit(lambda: default_directories.put(key, directory))
@@ -161,7 +155,6 @@ class XmDirectoryTask(TaskType):
         return problems
 
     def _validate_targets(self, config: Mapping, organization) -> list[str]:
-        _actions, _dedup, queries = _directory_api()
         directory_id = config.get("directory") or ""
         directory = None
         if directory_id:
@@ -199,7 +192,6 @@ class XmDirectoryTask(TaskType):
     # Running ---------------------------------------------------------------------------------
 
     def _targets(self, context: TaskContext):
-        _actions, _dedup, queries = _directory_api()
         config = context.config
         directory_id = config.get("directory") or ""
         if directory_id:
@@ -238,7 +230,6 @@ class XmDirectoryTask(TaskType):
         return fields, embedded
 
     def run(self, context: TaskContext) -> dict:
-        actions, _dedup, _queries = _directory_api()
         directory, mailing_list = self._targets(context)
         fields, embedded = self._values(context.config)
         transaction_id = ""
@@ -266,7 +257,6 @@ class XmDirectoryTask(TaskType):
         in one bulk upsert (same dedup rules and merge, rows matching each other merged in
         order). None for a context to run alone with run(): transaction mode, a target or
         value problem, a row the upsert rejects (run() then fails it with its own message)."""
-        actions, _dedup, _queries = _directory_api()
         outputs: list[dict | None] = [None] * len(contexts)
         groups: dict[tuple, list[tuple[int, dict, dict]]] = {}
         targets = {}
@@ -310,9 +300,6 @@ class XmDirectoryTask(TaskType):
         return outputs
 
     def dry_run(self, context: TaskContext) -> DryRun:
-        actions, dedup, _queries = _directory_api()
-        from closeloop.directory.values import clean_embedded_data, clean_text_fields
-
         try:
             directory, mailing_list = self._targets(context)
             fields, embedded = self._values(context.config)
@@ -369,7 +356,6 @@ class XmDirectoryTask(TaskType):
         return self.clean_config(config)
 
     def editor_context(self, config: Mapping, *, organization) -> dict:
-        _actions, _dedup, queries = _directory_api()
         directories = list(queries.directories_of(organization))
         chosen = None
         if config.get("directory"):
