@@ -4,7 +4,7 @@ from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.problems import ProblemAPI
 from closeloop.api.users import v1_router as users_router
 from closeloop.surveys.api_v1 import router as surveys_router
-from closeloop.workflows.api import router as workflows_router
+from closeloop.workflows.api_v1 import router as workflows_router
 
 api = ProblemAPI(
     title="Closeloop API",
