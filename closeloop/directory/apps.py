@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 
 
 class DirectoryConfig(AppConfig):
@@ -7,7 +8,5 @@ class DirectoryConfig(AppConfig):
     verbose_name = "XM Directory"
 
     def ready(self) -> None:
-        from django.utils.module_loading import autodiscover_modules
-
         # Every app's touchpoints.py registers its timeline providers (closeloop.directory.touchpoints).
         autodiscover_modules("touchpoints")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from closeloop.directory.dedup import InvalidValue
+from closeloop.directory.dedup import InvalidValue, normalize_email
 from closeloop.directory.models import Channel
 from closeloop.directory.values import clean_embedded_data
 
@@ -52,8 +52,6 @@ class ContactForm(forms.Form):
     )
 
     def clean_email(self):
-        from closeloop.directory.dedup import normalize_email
-
         email = self.cleaned_data["email"].strip()
         try:
             normalize_email(email)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 from closeloop.directory.models import (
     Channel,
     Contact,
@@ -78,8 +80,6 @@ def allowed_to_contact(
     if is_reminder:
         return True, None
     if at is None:
-        from django.utils import timezone
-
         at = timezone.now()
     for rule in rules_in_force(contact, channel, survey_id, mailing_list):
         if blocks(rule, contact, channel, at):

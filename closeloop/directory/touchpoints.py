@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from closeloop.directory import queries
+
 DEFAULT_LIMIT = 100
 
 
@@ -71,8 +73,6 @@ def timeline(organization, contact, limit: int = DEFAULT_LIMIT) -> list[Touchpoi
 
 @provider("transaction")
 def transactions(organization, contact, limit: int) -> list[Touchpoint]:
-    from closeloop.directory import queries
-
     return [
         Touchpoint(
             kind="transaction",
