@@ -190,6 +190,14 @@ LOGGING = {
 CLOSELOOP_JOB_LEASE_SECONDS = 60
 CLOSELOOP_JOB_RETRY_HORIZON_SECONDS = 24 * 60 * 60
 CLOSELOOP_JOB_RETENTION_DAYS = 14
+# Dotted module paths, comma-separated, that closeloop.jobs.registry.autodiscover() imports
+# after every app's jobs.py (workers, scheduler): a deployment's own job handlers or workflow
+# tasks; the tests list theirs for the worker processes they start.
+CLOSELOOP_EXTRA_MODULES = [
+    name.strip()
+    for name in os.environ.get("CLOSELOOP_EXTRA_MODULES", "").split(",")
+    if name.strip()
+]
 CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(
     os.environ.get("CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", "90")
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,7 +113,9 @@ def shortest_lease_seconds() -> int:
 
 
 def autodiscover() -> None:
-    """Import every installed app's `jobs` module so that its handlers register."""
+    """Import every installed app's `jobs` module so that its handlers register, then each
+    module settings.CLOSELOOP_EXTRA_MODULES names: a plugin hook for a deployment's own
+    handlers or workflow tasks (the tests' worker processes load their handlers this way)."""
     autodiscover_modules("jobs")
-    if os.environ.get("CLOSELOOP_TEST_HANDLERS") == "1":
-        from closeloop.jobs import testing_handlers  # noqa: F401
+    for name in settings.CLOSELOOP_EXTRA_MODULES:
+        importlib.import_module(name)

@@ -7,6 +7,7 @@ import threading
 import time
 from contextlib import closing
 
+import psycopg
 from django.db import connection
 
 from closeloop.jobs.actions import NOTIFY_CHANNEL
@@ -65,8 +66,6 @@ class PostgresListener:
             self._connection = None
 
     def _notified(self, timeout: float) -> bool:
-        import psycopg
-
         try:
             listener = self._listening_connection()
             if _received(listener, timeout):
@@ -82,8 +81,6 @@ class PostgresListener:
 
     def _listening_connection(self):
         if self._connection is None:
-            import psycopg
-
             self._connection = psycopg.connect(**_connect_arguments(), autocommit=True)
             self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return self._connection

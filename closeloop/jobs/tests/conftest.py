@@ -14,7 +14,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from closeloop.jobs.tests import handlers as _handlers  # noqa: F401 - registers the test handlers
+
 REPO_ROOT = Path(settings.BASE_DIR).parent
+HANDLERS_MODULE = "closeloop.jobs.tests.handlers"
 
 
 def test_database_url() -> str:
@@ -27,6 +30,13 @@ def test_database_url() -> str:
     host = database.get("HOST") or "127.0.0.1"
     port = database.get("PORT") or 5432
     return f"postgres://{credentials}@{host}:{port}/{database['NAME']}"
+
+
+def extra_modules_for_workers() -> str:
+    """CLOSELOOP_EXTRA_MODULES for a worker subprocess: the job tests' handlers, and whatever
+    the test process lists already (another app's tests add their own task modules)."""
+    listed = [name.strip() for name in os.environ.get("CLOSELOOP_EXTRA_MODULES", "").split(",")]
+    return ",".join(dict.fromkeys(name for name in [*listed, HANDLERS_MODULE] if name))
 
 
 def wait_for(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
@@ -44,7 +54,7 @@ class WorkerProcess:
         self.stderr_path = log_dir / f"worker-{number}.err"
         env = os.environ | {
             "DATABASE_URL": test_database_url(),
-            "CLOSELOOP_TEST_HANDLERS": "1",
+            "CLOSELOOP_EXTRA_MODULES": extra_modules_for_workers(),
             "CLOSELOOP_VAR_DIR": str(settings.VAR_DIR),
         }
         with self.stdout_path.open("w") as stdout, self.stderr_path.open("w") as stderr:

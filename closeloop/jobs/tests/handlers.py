@@ -1,4 +1,5 @@
-"""Handlers for the job tests' worker processes; loaded only when CLOSELOOP_TEST_HANDLERS=1.
+"""Handlers for the job tests: registered in-process by the tests' conftest, and in worker
+subprocesses through CLOSELOOP_EXTRA_MODULES (closeloop.jobs.registry.autodiscover).
 
 An "effect" is a row in the ledger itself (kind test.effect_record, already succeeded, so no worker
 picks it up): it commits only if the job's transaction does.

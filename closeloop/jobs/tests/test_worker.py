@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from closeloop.jobs import actions
 from closeloop.jobs.models import Job, JobStatus
-from closeloop.jobs.testing_handlers import effects_of
+from closeloop.jobs.tests.handlers import effects_of
 from closeloop.jobs.worker import Worker
 
 # Each test's transaction wraps the worker's own, which become savepoints: the outcomes are the

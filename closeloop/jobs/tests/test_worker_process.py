@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from closeloop.jobs import actions
 from closeloop.jobs.models import Job, JobStatus
-from closeloop.jobs.testing_handlers import EFFECT_KIND, effects_of
 from closeloop.jobs.tests.conftest import wait_for
+from closeloop.jobs.tests.handlers import EFFECT_KIND, effects_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
