@@ -3,7 +3,7 @@
 from closeloop.api.auth import TOKEN_AUTH
 from closeloop.api.qualtrics import QualtricsAPI
 from closeloop.api.users import v3_router as users_router
-from closeloop.directory.api import router as directory_router
+from closeloop.directory.api_v3 import router as directory_router
 from closeloop.distributions.api_v3 import router as distributions_v3_router
 from closeloop.surveys.api_v3 import router as surveys_v3_router
 
