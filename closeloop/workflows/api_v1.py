@@ -217,7 +217,7 @@ def run_summary(run) -> dict:
 
 def run_out(run) -> dict:
     try:
-        payload = mapping.parse_json(run.payload) if run.payload else None
+        payload = run.payload_document if run.payload else None
     except mapping.PayloadError:
         payload = run.payload
     tasks = [

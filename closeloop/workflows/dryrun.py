@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from closeloop.workflows import conditions, mapping, piped, registry
 from closeloop.workflows import definition as definitions
+from closeloop.workflows.builtin.json_event import extract_fields
 from closeloop.workflows.registry import TaskContext
 
 
@@ -50,7 +51,7 @@ def dry_run(workflow, payload_text: str) -> Report:
     except mapping.PayloadError as error:
         report.problems.append(str(error))
         return report
-    values, errors = mapping.extract(payload, event["config"].get("fields") or [])
+    values, errors = extract_fields(payload, event["config"])
     if errors:
         report.problems += [error.message for error in errors]
         return report

@@ -125,7 +125,7 @@ def _process_locked_run(
     survey = _survey_of(run) if event_kind is not None and event_kind.needs_survey else None
     if run.generation > 1 and event_kind is not None:
         try:
-            fields = event_kind.remap(run.payload, event.get("config") or {})
+            fields = event_kind.remap(run, event.get("config") or {})
         except ValueError as error:
             _finish(run, RunStatus.FAILED, error=f"The event's fields could not be mapped: {error}")
             return
@@ -317,7 +317,7 @@ def _payload_document(run: WorkflowRun) -> object:
     if not run.payload:
         return None
     try:
-        return mapping.parse_json(run.payload)
+        return run.payload_document
     except mapping.PayloadError:
         return None
 

@@ -36,6 +36,7 @@ from closeloop.api.errors import (
     NotFound,
 )
 from closeloop.workflows import actions, lookup_cache, mapping, queries
+from closeloop.workflows.builtin.json_event import extract_fields
 
 MAX_BODY_BYTES = mapping.MAX_BODY_BYTES
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?\Z")
@@ -180,7 +181,7 @@ def _receive(request: HttpRequest, token: str) -> JsonResponse:
             {"captured": True, "message": "Stored as the workflow's test event; not run."},
             status=202,
         )
-    values, errors = mapping.extract(payload, workflow.event_config.get("fields") or [])
+    values, errors = extract_fields(payload, workflow.event_config)
     if errors:
         raise FieldsDoNotFit(
             " ".join(error.message for error in errors[:5]),

@@ -108,7 +108,11 @@ def parse_json(text: str, *, max_depth: int = MAX_DEPTH) -> object:
 
 
 def parse_payload(text: str) -> dict | list:
-    value = parse_json(text)
+    return as_payload(parse_json(text))
+
+
+def as_payload(value: object) -> dict | list:
+    """A parsed JSON value as an event payload: an object or an array, else PayloadError."""
     if not isinstance(value, dict | list):
         raise PayloadError("The body must be a JSON object or array.")
     return value

@@ -10,6 +10,7 @@ the rendered input, the output later tasks pipe from, the attempts and the last 
 from __future__ import annotations
 
 import secrets
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -17,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from closeloop.ids import new_id
+from closeloop.workflows import mapping
 
 
 def new_workflow_id() -> str:
@@ -185,6 +187,12 @@ class WorkflowRun(models.Model):
     @property
     def can_retry(self) -> bool:
         return self.status == RunStatus.FAILED
+
+    @cached_property
+    def payload_document(self) -> object:
+        """The stored payload as parsed JSON, parsed once per loaded run (a retry's fields
+        mapped again and every task's piped text share it); PayloadError when not JSON."""
+        return mapping.parse_json(self.payload)
 
 
 class TaskStatus(models.TextChoices):

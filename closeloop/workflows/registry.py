@@ -115,9 +115,10 @@ class EventType:
         """The fields the event offers to conditions and piped text."""
         return []
 
-    def remap(self, payload_text: str, config: Mapping) -> dict | None:
-        """Fields computed again from the stored payload (retry from the start after the
-        mapping was fixed); None keeps the fields stored when the event arrived."""
+    def remap(self, run, config: Mapping) -> dict | None:
+        """Fields computed again from the run's stored payload (retry from the start after
+        the mapping was fixed), read as run.payload_document (parsed once per run); None
+        keeps the fields stored when the event arrived."""
         return None
 
     def config_from_form(self, data, previous: Mapping) -> dict:

@@ -13,6 +13,12 @@ from closeloop.workflows import mapping
 from closeloop.workflows.registry import EventType, OfferedField
 
 
+def extract_fields(payload: object, config: Mapping) -> tuple[dict, list[mapping.FieldError]]:
+    """The JSON event's fields from a parsed payload: the one extraction the trigger URL, a
+    retry from the start and a dry run share."""
+    return mapping.extract(payload, config.get("fields") or [])
+
+
 class JsonEvent(EventType):
     key = "json"
     label = "JSON event"
@@ -42,9 +48,8 @@ class JsonEvent(EventType):
             if isinstance(row, Mapping) and row.get("name") and row.get("path")
         ]
 
-    def remap(self, payload_text: str, config: Mapping) -> dict | None:
-        payload = mapping.parse_payload(payload_text)
-        values, errors = mapping.extract(payload, config.get("fields") or [])
+    def remap(self, run, config: Mapping) -> dict | None:
+        values, errors = extract_fields(mapping.as_payload(run.payload_document), config)
         if errors:
             raise ValueError(" ".join(error.message for error in errors))
         return values

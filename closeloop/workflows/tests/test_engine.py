@@ -387,6 +387,28 @@ def test_retry_from_the_start_maps_the_fields_again(org_a):
     assert run.fields["email"] == "ada@example.com"
 
 
+def test_a_retry_parses_the_stored_payload_once(org_a, monkeypatch):
+    """Mapping the fields again and every task's piped JSON path share one parse."""
+    user = org_a[1]
+    echo = {"type": "test.echo", "config": {"tag": "~{ch://event/$.tags[1]}"}}
+    flaky = {"id": "TA_flaky", "type": "test.flaky", "config": {"permanent": True}}
+    tasks = [{**echo, "id": "TA_one"}, {**echo, "id": "TA_two"}, flaky]
+    workflow = make_workflow(*org_a, tasks=tasks)
+    run = finished(start(workflow))
+    assert run.status == RunStatus.FAILED
+    tasks[2] = {**flaky, "config": {"permanent": False}}
+    actions.update_workflow(workflow, user, {"tasks": tasks})
+    parsed = []
+    parse_json = mapping.parse_json
+    monkeypatch.setattr(mapping, "parse_json", lambda text: parsed.append(text) or parse_json(text))
+
+    run = finished(actions.retry_run(run, user))
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert [task_run.output for task_run in task_runs(run)][:2] == [{"tag": "web"}] * 2
+    assert len(parsed) == 1
+
+
 def test_old_finished_runs_are_deleted_by_retention(org_a):
     workflow = make_workflow(*org_a)
     old = finished(start(workflow))
