@@ -106,11 +106,11 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim one batch and run it to the end. Returns how many jobs were claimed."""
-        jobs = self._claim()
+        jobs = self.claim()
         if jobs:
             self._busy.set()
             try:
-                self._run_batch(jobs)
+                self.run_batch(jobs)
             finally:
                 self._busy.clear()
         return len(jobs)
@@ -142,7 +142,7 @@ class Worker:
 
     # Claiming
 
-    def _claim(self) -> list[Job]:
+    def claim(self) -> list[Job]:
         with transaction.atomic():
             return actions.claim_due_jobs(
                 self.id,
@@ -158,7 +158,7 @@ class Worker:
 
     # Running a batch
 
-    def _run_batch(self, jobs: list[Job]) -> None:
+    def run_batch(self, jobs: list[Job]) -> None:
         waiting = deque(jobs)
         while waiting:
             handler = registry.handler_for(waiting[0].kind)

@@ -194,11 +194,11 @@ class _ChunkMerger:
         chunk = self.chunk
         contact = self._match(row_keys)
         if contact is None:
-            self.holder_of_row[position] = self._draft(position)
+            self.holder_of_row[position] = self.draft_for(position)
             self.counts["created"] += 1
             return
         if isinstance(contact, int):
-            contact = self._draft(contact)
+            contact = self.draft_for(contact)
         region = self.directory.default_phone_region
         changed = merge_into(
             contact, chunk.row_values(position), chunk.row_embedded(position), region
@@ -214,7 +214,7 @@ class _ChunkMerger:
         self.holder_of_row[position] = contact
         self.counts["updated" if changed else "skipped"] += 1
 
-    def _draft(self, position: int) -> Draft:
+    def draft_for(self, position: int) -> Draft:
         """The row's new contact as a Draft (made once; replaces the position as holder)."""
         if position in self.drafts:
             return self.drafts[position]
@@ -263,10 +263,10 @@ def _insert_new_rows(directory: Directory, chunk, merger: _ChunkMerger, now: dat
         return
     for position in positions:  # an unsubscribing row's time is set here: it needs a draft
         if chunk.lines[position] is None:
-            merger._draft(position)
+            merger.draft_for(position)
     public_ids = new_contact_ids(len(positions))
     if connection.vendor != "postgresql":
-        drafts = [merger._draft(position) for position in positions]
+        drafts = [merger.draft_for(position) for position in positions]
         for draft, public_id in zip(drafts, public_ids, strict=True):
             draft.public_id = public_id
         bulk_create_drafts(drafts)

@@ -178,9 +178,9 @@ def test_a_job_whose_worker_keeps_dying_is_dead_after_the_horizon():
 def test_a_worker_does_not_finish_a_job_another_worker_took_over():
     job = actions.enqueue("test.effect")
     worker = Worker()
-    [claimed] = worker._claim()
+    [claimed] = worker.claim()
     Job.objects.filter(pk=job.pk).update(locked_by="other:2:alive")
-    worker._run_batch([claimed])
+    worker.run_batch([claimed])
 
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING
@@ -205,7 +205,7 @@ def test_the_heartbeat_extends_the_lease_of_running_jobs():
 
     worker = Worker()
     job = actions.enqueue("test.effect_then_sleep", {"marker_dir": "/nonexistent", "sleep": 0})
-    worker._claim()
+    worker.claim()
     Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
     Heartbeat(worker).beat()
 
