@@ -1,9 +1,22 @@
-"""A NinjaAPI whose every error goes through one formatter: raised errors, validation errors,
-ninja's own HttpErrors, unknown routes, wrong methods and unexpected exceptions."""
+"""Every API entry point answers its errors through its protocol's one responder.
+
+A protocol has one module that renders an ApiError (closeloop.api.errors) as its reply, an
+`ErrorResponder` (request, error) → HttpResponse: problems.problem_response (RFC 9457, /api/v1
+and the trigger URLs), qualtrics.envelope_response (the /API/v3 envelope); a SOAP receiver's
+would be a Fault responder. Entry points use it in one of two ways:
+
+- a NinjaAPI subclasses ErrorFormattingAPI and answers with it from error_response: raised
+  errors, validation errors, ninja's own HttpErrors, unknown routes, wrong methods and
+  unexpected exceptions all go through it;
+- a plain Django view is decorated with answering_errors(responder).
+
+api_error_for is the one mapping of the exceptions both meet to ApiErrors.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import RequestDataTooBig
@@ -26,6 +39,8 @@ from closeloop.api.errors import (
 
 logger = logging.getLogger("closeloop.api")
 
+ErrorResponder = Callable[[HttpRequest, ApiError], HttpResponse]
+
 
 def describe_validation_errors(errors: list[dict]) -> str:
     """'Invalid parameter pageSize (query): Input should be a valid integer' for the first few."""
@@ -38,52 +53,72 @@ def describe_validation_errors(errors: list[dict]) -> str:
     return "Invalid parameter " + "; ".join(parts) if parts else InvalidRequest.default_message
 
 
+def validation_error(exc: ValidationError, status: int) -> ApiError:
+    details = [
+        {"location": [str(part) for part in error.get("loc", ())], "message": error.get("msg", "")}
+        for error in exc.errors
+    ]
+    error = InvalidRequest(describe_validation_errors(exc.errors), details=details)
+    error.status = status
+    return error
+
+
+def api_error_for(exc: Exception, *, validation_status: int = 400) -> ApiError | None:
+    """The ApiError an exception raised while answering a request stands for; None when it
+    is unexpected (a bug: the caller logs it or lets it through)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, AuthenticationError):
+        return MissingToken()
+    if isinstance(exc, HttpError):
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            return MalformedBody()
+        return error_for_status(exc.status_code, exc.message)
+    if isinstance(exc, ValidationError):
+        return validation_error(exc, validation_status)
+    if isinstance(exc, Http404):
+        return NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    return None
+
+
+def answering_errors(responder: ErrorResponder):
+    """A plain Django view's errors answered by its protocol's responder: those api_error_for
+    knows; any other exception goes on to Django's own handling."""
+
+    def decorate(view):
+        @wraps(view)
+        def view_answering_errors(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except Exception as exc:
+                error = api_error_for(exc)
+                if error is None:
+                    raise
+                return responder(request, error)
+
+        return view_answering_errors
+
+    return decorate
+
+
 class ErrorFormattingAPI(NinjaAPI):
     validation_status = 400
 
     def error_response(self, request: HttpRequest, error: ApiError) -> HttpResponse:
+        """The API's protocol responder (see the module's docstring)."""
         raise NotImplementedError
 
-    # Exceptions ------------------------------------------------------------------------
-
     def set_default_exception_handlers(self) -> None:
-        self.add_exception_handler(ApiError, self.error_response)
-        self.add_exception_handler(AuthenticationError, self._on_authentication_error)
-        self.add_exception_handler(HttpError, self._on_http_error)
-        self.add_exception_handler(ValidationError, self._on_validation_error)
-        self.add_exception_handler(Http404, self._on_not_found)
-        self.add_exception_handler(RequestDataTooBig, self._on_too_large)
-        self.add_exception_handler(Exception, self._on_unexpected)
+        self.add_exception_handler(Exception, self.on_any_exception)
 
-    def _on_authentication_error(self, request, exc: AuthenticationError) -> HttpResponse:
-        return self.error_response(request, MissingToken())
-
-    def _on_http_error(self, request, exc: HttpError) -> HttpResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
-            return self.error_response(request, MalformedBody())
-        return self.error_response(request, error_for_status(exc.status_code, exc.message))
-
-    def _on_validation_error(self, request, exc: ValidationError) -> HttpResponse:
-        details = [
-            {
-                "location": [str(part) for part in error.get("loc", ())],
-                "message": error.get("msg", ""),
-            }
-            for error in exc.errors
-        ]
-        error = InvalidRequest(describe_validation_errors(exc.errors), details=details)
-        error.status = self.validation_status
+    def on_any_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        error = api_error_for(exc, validation_status=self.validation_status)
+        if error is None:
+            logger.exception("Unhandled error on %s %s", request.method, request.path)
+            error = ServerError()
         return self.error_response(request, error)
-
-    def _on_not_found(self, request, exc: Http404) -> HttpResponse:
-        return self.error_response(request, NotFound())
-
-    def _on_too_large(self, request, exc: RequestDataTooBig) -> HttpResponse:
-        return self.error_response(request, PayloadTooLarge())
-
-    def _on_unexpected(self, request, exc: Exception) -> HttpResponse:
-        logger.exception("Unhandled error on %s %s", request.method, request.path)
-        return self.error_response(request, ServerError())
 
     # URLs: every route, plus a catch-all, answers errors in this API's format -------------
 

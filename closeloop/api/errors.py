@@ -1,7 +1,9 @@
 """API errors with stable codes, shared by /API/v3 (Qualtrics envelope) and /api/v1 (problem JSON).
 
-Raise one of these from any endpoint or dependency; each API renders it in its own format.
-The codes are part of the public contract: add new ones, never change existing ones.
+Raise one of these from any endpoint or dependency; each protocol renders it in its own
+format, in one module: problems.py (problem details), qualtrics.py (the v3 envelope), and so on
+(see closeloop.api.base). The codes are part of the public contract: add new ones, never change
+existing ones.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""RFC 9457 problem details for /api/v1 errors (application/problem+json)."""
+"""RFC 9457 problem details (application/problem+json): the one error reply of /api/v1 and of
+the trigger URLs (closeloop.workflows.inbound)."""
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Schema
+from ninja.responses import NinjaJSONEncoder
 
 from closeloop.api.base import ErrorFormattingAPI
 from closeloop.api.errors import ApiError
@@ -26,6 +30,15 @@ def problem_body(error: ApiError, request: HttpRequest) -> dict:
     return body
 
 
+def problem_response(request: HttpRequest, error: ApiError) -> HttpResponse:
+    """The error as problem details: this protocol's ErrorResponder (closeloop.api.base)."""
+    return HttpResponse(
+        json.dumps(problem_body(error, request), cls=NinjaJSONEncoder),
+        status=error.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
 class Problem(Schema):
     type: str
     title: str
@@ -46,6 +59,4 @@ class ProblemAPI(ErrorFormattingAPI):
     validation_status = 422
 
     def error_response(self, request: HttpRequest, error: ApiError) -> HttpResponse:
-        response = self.create_response(request, problem_body(error, request), status=error.status)
-        response["Content-Type"] = PROBLEM_CONTENT_TYPE
-        return response
+        return problem_response(request, error)

@@ -1,4 +1,5 @@
 """The Qualtrics v3 wire format: the success and error envelopes, and nextPage/skipToken paging.
+The error envelope is the one error reply of /API/v3 (envelope_response).
 
 {"result": ..., "meta": {"httpStatus": "200 - OK", "requestId": "<uuid4>"}}
 {"meta": {"httpStatus": "401 - Unauthorized", "requestId": "...",
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from http import HTTPStatus
 from typing import Any, Generic, TypeVar
@@ -17,6 +19,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Schema
+from ninja.responses import NinjaJSONEncoder
 
 from closeloop.api.base import ErrorFormattingAPI
 from closeloop.api.errors import ApiError, InvalidRequest
@@ -52,6 +55,15 @@ def error_body(error: ApiError, request: HttpRequest | None = None) -> dict:
             "error": {"errorMessage": error.message, "errorCode": error.code},
         }
     }
+
+
+def envelope_response(request: HttpRequest, error: ApiError) -> HttpResponse:
+    """The error in the Qualtrics envelope: this protocol's ErrorResponder (closeloop.api.base)."""
+    return HttpResponse(
+        json.dumps(error_body(error, request), cls=NinjaJSONEncoder),
+        status=error.status,
+        content_type="application/json; charset=utf-8",
+    )
 
 
 # Schemas for OpenAPI ---------------------------------------------------------------------
@@ -121,4 +133,4 @@ class QualtricsAPI(ErrorFormattingAPI):
     validation_status = 400
 
     def error_response(self, request: HttpRequest, error: ApiError) -> HttpResponse:
-        return self.create_response(request, error_body(error, request), status=error.status)
+        return envelope_response(request, error)

@@ -18,14 +18,14 @@ import base64
 import binascii
 import re
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from closeloop.accounts import actions as accounts_actions
 from closeloop.accounts import queries as accounts_queries
 from closeloop.accounts.models import hash_secret
-from closeloop.api import problems
+from closeloop.api.base import answering_errors
 from closeloop.api.errors import (
     ApiError,
     InvalidRequest,
@@ -35,6 +35,7 @@ from closeloop.api.errors import (
     MissingToken,
     NotFound,
 )
+from closeloop.api.problems import problem_response
 from closeloop.workflows import actions, lookup_cache, mapping, queries
 from closeloop.workflows.builtin.json_event import extract_fields
 
@@ -64,9 +65,9 @@ class MissingCredentials(MissingToken):
     )
 
 
-def _problem(request: HttpRequest, error: ApiError) -> JsonResponse:
-    response = JsonResponse(problems.problem_body(error, request), status=error.status)
-    response["Content-Type"] = problems.PROBLEM_CONTENT_TYPE
+def trigger_problem(request: HttpRequest, error: ApiError) -> HttpResponse:
+    """Problem details, with the Basic auth challenge on a 401 (the URL takes Basic auth)."""
+    response = problem_response(request, error)
     if error.status == 401:
         response["WWW-Authenticate"] = 'Basic realm="Closeloop", charset="UTF-8"'
     return response
@@ -155,16 +156,10 @@ def _idempotency_key(request: HttpRequest) -> str | None:
 
 
 @csrf_exempt
-def json_event(request: HttpRequest, token: str) -> JsonResponse:
-    try:
-        return _receive(request, token)
-    except ApiError as error:
-        return _problem(request, error)
-
-
-def _receive(request: HttpRequest, token: str) -> JsonResponse:
+@answering_errors(trigger_problem)
+def json_event(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
-        response = _problem(request, MethodNotAllowed("Send events with POST."))
+        response = trigger_problem(request, MethodNotAllowed("Send events with POST."))
         response["Allow"] = "POST"
         return response
     _api_token, workflow = _trigger(request, token)
