@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "closeloop.distributions",
     "closeloop.outbox",
     "closeloop.api",
+    "closeloop.integrations.twilio",
 ]
 
 MIDDLEWARE = [

@@ -9,15 +9,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from email.utils import parseaddr
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
 
 from closeloop import piping
+from closeloop.directory.actions import unsubscribe_contact
+from closeloop.distributions import secrets
+from closeloop.distributions.channels import email, sms, sms2way
+from closeloop.distributions.channels.email import check_from_address
+from closeloop.distributions.channels.email_message import default_sender as default_sender
+from closeloop.distributions.checks import DistributionError, clean_address
+from closeloop.distributions.core import suppress_address
 from closeloop.distributions.models import (
     STATUS_RANK,
     Channel,
@@ -30,78 +34,16 @@ from closeloop.distributions.models import (
     Message,
     MessageChannel,
     RecipientKind,
-    SuppressedAddress,
     VerifiedDomain,
 )
 from closeloop.jobs.actions import enqueue
+from closeloop.surveys import actions as surveys
+from closeloop.surveys.models import Response
 
 log = logging.getLogger("closeloop.distributions")
 
 PREPARE_JOB = "distributions.prepare"
 SEND_JOB = "distributions.send_chunk"
-MAX_SUBJECT = 500
-MAX_BODY = 200_000
-# Fields an invitation may pipe. Transaction fields are piped as ${e://Field/Name}.
-PIPED_FIELDS = {"m": piping.CONTACT_FIELDS, "e": None, "l": piping.LINK_NAMES, "date": None}
-
-
-class DistributionError(ValueError):
-    """The distribution cannot be created as asked; the message names the rule."""
-
-
-# Addresses and sending domains ----------------------------------------------------------------
-
-
-def default_sender() -> tuple[str, str]:
-    """(name, address) of the configured default sender (DEFAULT_FROM_EMAIL)."""
-    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    return name, address
-
-
-def _domain_of(address: str) -> str:
-    return address.rsplit("@", 1)[-1].lower()
-
-
-def clean_address(value: str, what: str) -> str:
-    value = (value or "").strip()
-    try:
-        checked = validate_email(value, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as error:
-        raise DistributionError(f"{what} {value!r} is not a valid email address: {error}") from None
-    return checked.normalized
-
-
-def check_from_address(organization, from_email: str) -> str:
-    """The From address, if the organization may send from it: the default sender's domain or a
-    domain it has verified. Empty means the default sender."""
-    from_email = (from_email or "").strip()
-    if not from_email:
-        return ""
-    if from_email.lower() == default_sender()[1].lower():
-        return from_email
-    address = clean_address(from_email, "The From address")
-    domain = _domain_of(address)
-    if domain == _domain_of(default_sender()[1]):
-        return address
-    verified = VerifiedDomain.objects.filter(
-        organization=organization, domain=domain, verified_at__isnull=False
-    ).exists()
-    if not verified:
-        raise DistributionError(
-            f"The From address {address} uses the domain {domain}, which this organization has "
-            f"not verified: verify it under Distributions → Sending domains, or send from "
-            f"the default sender {default_sender()[1]}."
-        )
-    return address
-
-
-def _check_text(text: str, what: str) -> None:
-    unknown = piping.unknown_fields(text, PIPED_FIELDS)
-    if unknown:
-        raise DistributionError(
-            f"The {what} uses piped text that an invitation cannot fill: "
-            + ", ".join(item.raw for item in unknown)
-        )
 
 
 # Distributions -------------------------------------------------------------------------------
@@ -134,13 +76,11 @@ def create_distribution(
     Exactly one recipient source: a mailing list, a contact (optionally for a workflow run) or
     a transaction batch. Nothing is written when a check fails.
     """
-    from closeloop.surveys.actions import SurveyNotActive, require_active
-
     if survey.organization_id != organization.pk:
         raise DistributionError("The survey belongs to another organization.")
     try:
-        require_active(survey)
-    except SurveyNotActive as error:
+        surveys.require_active(survey)
+    except surveys.SurveyNotActive as error:
         raise DistributionError(str(error)) from None
     if channel not in Channel.values:
         raise DistributionError(f"The channel must be one of {', '.join(Channel.values)}.")
@@ -148,8 +88,6 @@ def create_distribution(
         organization.pk, message, channel, subject, html_body, text_body
     )
     if channel == Channel.SMS_TWO_WAY:
-        from closeloop.distributions.channels import sms2way
-
         sms2way.check_survey(survey)
         text_body = text_body or sms2way.INTRO
     if link_type not in LinkType.values:
@@ -183,12 +121,10 @@ def create_distribution(
                 f"The transaction batch {transaction_batch.public_id} has no transactions."
             )
     if channel == Channel.EMAIL:
-        subject, html_body, text_body = _check_content(subject, html_body, text_body)
+        subject, html_body, text_body = email.check_content(subject, html_body, text_body)
         from_email = check_from_address(organization, from_email)
     else:
-        from closeloop.distributions.channels.sms import check_sms_text
-
-        text_body = check_sms_text(text_body)
+        text_body = sms.check_sms_text(text_body)
         subject, html_body, from_email = "", "", ""
     reply_to = clean_address(reply_to, "The reply-to address") if reply_to.strip() else ""
     from_name = " ".join((from_name or "").split())[:200]
@@ -239,22 +175,6 @@ def _with_message(
         html_body or content["html_body"],
         text_body or content["text_body"],
     )
-
-
-def _check_content(subject: str, html_body: str, text_body: str) -> tuple[str, str, str]:
-    subject = " ".join((subject or "").split())
-    if not subject:
-        raise DistributionError("The message needs a subject.")
-    if len(subject) > MAX_SUBJECT:
-        raise DistributionError(f"The subject is at most {MAX_SUBJECT} characters.")
-    if not (html_body or "").strip() and not (text_body or "").strip():
-        raise DistributionError("The message is empty: give an HTML or a plain-text body.")
-    if len(html_body or "") > MAX_BODY or len(text_body or "") > MAX_BODY:
-        raise DistributionError(f"A message body is at most {MAX_BODY} characters.")
-    _check_text(subject, "subject")
-    _check_text(html_body or "", "HTML body")
-    _check_text(text_body or "", "text body")
-    return subject, html_body or "", text_body or ""
 
 
 def _clean_embedded(values: Mapping | None) -> dict[str, str]:
@@ -319,12 +239,10 @@ def create_followup(
         parent.organization_id, message, parent.channel, subject, html_body, text_body
     )
     if parent.channel == Channel.EMAIL:
-        subject, html_body, text_body = _check_content(subject, html_body, text_body)
+        subject, html_body, text_body = email.check_content(subject, html_body, text_body)
         from_email = check_from_address(parent.organization, from_email or parent.from_email)
     else:
-        from closeloop.distributions.channels.sms import check_sms_text
-
-        text_body = check_sms_text(text_body or html_body)
+        text_body = sms.check_sms_text(text_body or html_body)
         subject, html_body, from_email = "", "", ""
     reply_to = reply_to or parent.reply_to
     reply_to = clean_address(reply_to, "The reply-to address") if reply_to.strip() else ""
@@ -409,8 +327,6 @@ def on_invitation_progress(sender, *, delivery_id: str, event: str, response_id:
 def sync_survey_progress(distribution: Distribution) -> int:
     """Bring the survey statuses of a distribution's deliveries up to date from the responses
     of their links (for responses whose events were not reported to record_survey_event)."""
-    from closeloop.surveys.models import Response
-
     followed = Delivery.objects.filter(
         distribution=distribution, sent_at__isnull=False, finished_at__isnull=True
     )
@@ -438,22 +354,11 @@ def record_open(delivery_public_id: str) -> bool:
     return bool(_advance(deliveries, DeliveryStatus.OPENED, opened_at=timezone.now()))
 
 
-def suppress_address(organization_id: int, email: str, reason: str) -> None:
-    email = (email or "").strip().lower()
-    if not email:
-        return
-    SuppressedAddress.objects.get_or_create(
-        organization_id=organization_id, email=email, defaults={"reason": reason[:300]}
-    )
-
-
 def record_provider_event(
     message_id: str, event: str, *, description: str = "", delivery_id: str = ""
 ) -> bool:
     """A provider tracking event (django-anymail) for the delivery with this Message-ID:
     delivered, opened, bounced (hard), deferred/soft bounce, complained."""
-    from closeloop.directory.actions import unsubscribe_contact
-
     message_id = (message_id or "").strip()
     if delivery_id:
         match = Q(public_id=delivery_id)
@@ -500,8 +405,6 @@ def record_provider_event(
 
 def unsubscribe_delivery(delivery: Delivery) -> None:
     """One-click unsubscribe (List-Unsubscribe-Post): the contact opts out of the directory."""
-    from closeloop.directory.actions import unsubscribe_contact
-
     unsubscribe_contact(delivery.contact)
 
 
@@ -520,11 +423,9 @@ def _clean_message(
     if channel not in MessageChannel.values:
         raise DistributionError(f"The channel must be one of {', '.join(MessageChannel.values)}.")
     if channel == MessageChannel.SMS:
-        from closeloop.distributions.channels.sms import check_sms_text
-
-        subject, html_body, text_body = "", "", check_sms_text(text_body)
+        subject, html_body, text_body = "", "", sms.check_sms_text(text_body)
     else:
-        subject, html_body, text_body = _check_content(subject, html_body, text_body)
+        subject, html_body, text_body = email.check_content(subject, html_body, text_body)
     return {
         "name": name,
         "channel": channel,
@@ -643,6 +544,7 @@ def delete_domain(domain: VerifiedDomain) -> None:
 
 
 def _txt_records(name: str, resolver) -> list[str]:
+    # dnspython loads here, when a domain is checked: importing it costs every process ~90 ms.
     import dns.exception
     import dns.resolver
 
@@ -695,9 +597,6 @@ def verify_domain(domain: VerifiedDomain, *, resolver=None) -> bool:
 def links_for(distribution: Distribution, deliveries) -> list[tuple[Delivery, str]]:
     """The individual link of each delivery, made now where it has none yet (kept encrypted
     on the delivery, so it stays the link the invitation will carry)."""
-    from closeloop.distributions import secrets
-    from closeloop.surveys import actions as surveys
-
     if distribution.link_type != LinkType.INDIVIDUAL:
         url = surveys.anonymous_url(distribution.survey)
         return [(delivery, url) for delivery in deliveries]

@@ -27,8 +27,10 @@ from ninja import Router, Schema
 from closeloop.api import qualtrics
 from closeloop.api.auth import token_of
 from closeloop.api.errors import InvalidRequest, NotFound
+from closeloop.directory import queries as directory_queries
 from closeloop.distributions import actions, queries
 from closeloop.distributions.models import Distribution, Kind
+from closeloop.surveys.queries import survey_of
 
 router = Router(tags=["Distributions"])
 
@@ -169,8 +171,6 @@ def _element(distribution: Distribution, stats: dict) -> dict:
 
 def _list_or_contact(organization, recipients: Recipients) -> dict:
     """The mailing list and/or contact a new distribution names, as keyword arguments."""
-    from closeloop.directory import queries as directory_queries
-
     found: dict = {}
     if recipients.mailingListId:
         found["mailing_list"] = directory_queries.mailing_list(
@@ -187,9 +187,6 @@ def _list_or_contact(organization, recipients: Recipients) -> dict:
 
 @router.post("/distributions", response=qualtrics.responses(Created, 404), summary="Create")
 def create_distribution(request, body: CreateDistribution):
-    from closeloop.directory import queries as directory_queries
-    from closeloop.surveys.queries import survey_of
-
     organization = token_of(request).organization
     survey = survey_of(organization, body.surveyLink.surveyId)
     if survey is None:
@@ -238,8 +235,6 @@ SMS_METHODS = {"Invite": "sms", "Interactive": "sms2way"}
 
 @router.post("/distributions/sms", response=qualtrics.responses(Created, 404), summary="Create SMS")
 def create_sms_distribution(request, body: CreateSmsDistribution):
-    from closeloop.surveys.queries import survey_of
-
     organization = token_of(request).organization
     if body.method not in SMS_METHODS:
         raise InvalidRequest("method must be Invite (SMS invitation) or Interactive (two-way).")
@@ -273,8 +268,6 @@ def create_sms_distribution(request, body: CreateSmsDistribution):
 
 @router.get("/distributions", summary="List distributions of a survey")
 def list_distributions(request, surveyId: str, skipToken: str | None = None):
-    from closeloop.surveys.queries import survey_of
-
     organization = token_of(request).organization
     survey = survey_of(organization, surveyId)
     if survey is None:

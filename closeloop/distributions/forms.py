@@ -1,7 +1,7 @@
 from django import forms
 
+from closeloop.distributions.channels.email import default_body
 from closeloop.distributions.models import Kind, MessageChannel
-from closeloop.distributions.sending import default_body
 
 INLINE = ""
 
@@ -88,26 +88,6 @@ class DistributionForm(forms.Form):
 
 class DomainForm(forms.Form):
     domain = forms.CharField(label="Domain", max_length=253)
-
-
-class TwilioSettingsForm(forms.Form):
-    account_sid = forms.CharField(label="Account SID", max_length=64)
-    auth_token = forms.CharField(
-        label="Auth token",
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Stored encrypted. Leave empty to keep the saved token.",
-    )
-    messaging_service_sid = forms.CharField(
-        label="Messaging service SID", max_length=64, required=False
-    )
-    from_number = forms.CharField(label="From number (E.164)", max_length=20, required=False)
-    help_text = forms.CharField(
-        label="HELP reply",
-        max_length=320,
-        required=False,
-        help_text="Sent when someone texts HELP.",
-    )
 
 
 class MessageForm(forms.Form):

@@ -18,6 +18,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from closeloop.distributions import actions, sending
+from closeloop.distributions.channels import sms2way
+from closeloop.distributions.core import SendingInterrupted
 from closeloop.distributions.models import Distribution
 from closeloop.jobs.registry import RetryLater, job_handler
 from closeloop.jobs.schedule import recurring
@@ -46,7 +48,7 @@ def send_chunk(payload: dict, job) -> None:
         counts = sending.send_chunk(
             payload["distribution"], payload["first"], payload["last"], f"{job.id}:{job.attempts}"
         )
-    except sending.SendingInterrupted as error:
+    except SendingInterrupted as error:
         raise RetryLater(RETRY_SECONDS, str(error)) from None
     log.info("distribution chunk %s..%s: %s", payload["first"], payload["last"], counts)
 
@@ -65,8 +67,6 @@ def sync_survey_progress(payload: dict, job) -> None:
 
 @recurring("distributions.expire_sms_sessions", every=timedelta(minutes=5))
 def expire_sms_sessions(payload: dict, job) -> None:
-    from closeloop.distributions.channels import sms2way
-
     expired = sms2way.expire_due()
     if expired:
         log.info("two-way SMS sessions expired: %s", expired)

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from closeloop.distributions.secrets import decrypt
 from closeloop.ids import new_id
 
 
@@ -378,8 +379,6 @@ class TwilioSettings(models.Model):
 
     @property
     def auth_token(self) -> str:
-        from closeloop.distributions.secrets import decrypt
-
         return decrypt(self.auth_token_secret)
 
 

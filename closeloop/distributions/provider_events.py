@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from anymail.signals import tracking
+
 from closeloop.distributions import actions
 
 log = logging.getLogger("closeloop.distributions")
@@ -47,6 +49,4 @@ def on_tracking(sender, event, esp_name: str = "", **kwargs) -> None:
 
 
 def connect() -> None:
-    from anymail.signals import tracking
-
     tracking.connect(on_tracking, dispatch_uid="closeloop.distributions.tracking")

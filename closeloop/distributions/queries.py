@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet, Sum
 
+from closeloop.distributions.costs import describe_cost, total_cost
 from closeloop.distributions.models import (
     Delivery,
     DeliveryStatus,
@@ -44,8 +45,6 @@ def stats_of(distribution: Distribution) -> dict[str, int]:
 
 def sms_totals(distribution: Distribution) -> dict:
     """Segments and cost of the SMS sent (prices arrive with the send or a status callback)."""
-    from closeloop.distributions.costs import describe_cost, total_cost
-
     sent = Delivery.objects.filter(distribution=distribution, sent_at__isnull=False)
     segments = sent.aggregate(total=Sum("segments"))["total"] or 0
     prices = list(sent.exclude(price="").values_list("price", flat=True).iterator(chunk_size=2000))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.distributions import views, views_messages
+from closeloop.distributions import extensions, views, views_messages
 
 app_name = "distributions"
 urlpatterns = [
@@ -10,8 +10,6 @@ urlpatterns = [
     path("domains/", views.domains, name="domains"),
     path("domains/<int:domain_id>/check/", views.domain_check, name="domain-check"),
     path("domains/<int:domain_id>/delete/", views.domain_delete, name="domain-delete"),
-    path("sms-settings/", views.sms_settings, name="sms-settings"),
-    path("sms-simulator/", views.sms_simulator, name="sms-simulator"),
     path("messages/", views_messages.message_list, name="messages"),
     path("messages/new/", views_messages.message_create, name="message-create"),
     path("messages/<str:message_id>/", views_messages.message_edit, name="message-edit"),
@@ -20,6 +18,8 @@ urlpatterns = [
         views_messages.message_delete,
         name="message-delete",
     ),
+    # Pages of integrations (the Twilio settings, the SMS simulator), before the catch-all.
+    *extensions.pages,
     path("<str:distribution_id>/", views.distribution_detail, name="detail"),
     path("<str:distribution_id>/history.csv", views.history_csv, name="history-csv"),
     path("<str:distribution_id>/followup/", views.followup_create, name="followup"),

@@ -1,22 +1,24 @@
 """Distributions pages: the list (all, or one survey's tab), a distribution's stats, funnel
-and per-contact history (CSV too), creating a distribution, and sending domains."""
+and per-contact history (CSV too), creating a distribution, and sending domains. (The SMS
+settings and the SMS simulator belong to closeloop.integrations.twilio.)"""
 
 from __future__ import annotations
 
 import csv
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.directory import queries as directory_queries
 from closeloop.distributions import actions, queries
-from closeloop.distributions.forms import DistributionForm, DomainForm
-from closeloop.distributions.models import DeliveryStatus
+from closeloop.distributions.forms import DistributionForm, DomainForm, FollowUpForm
+from closeloop.distributions.models import DeliveryStatus, Kind, LinkType
+from closeloop.surveys.models import SurveyStatus
+from closeloop.surveys.queries import survey_of, surveys_of
 
 FUNNEL = (
     ("sent", "Sent"),
@@ -34,7 +36,8 @@ OTHER_STATS = (
 )
 
 
-def _organization(request):
+def organization_or_404(request):
+    """The organization of the signed-in member (404 for a user in none)."""
     if request.organization is None:
         raise Http404("You are not a member of any organization.")
     return request.organization
@@ -55,11 +58,9 @@ def _rows(distributions) -> list[dict]:
 
 @login_required
 def distribution_list(request, survey_id: str = ""):
-    organization = _organization(request)
+    organization = organization_or_404(request)
     survey = None
     if survey_id:
-        from closeloop.surveys.queries import survey_of
-
         survey = survey_of(organization, survey_id)
         if survey is None:
             raise Http404("No such survey.")
@@ -77,7 +78,7 @@ def distribution_list(request, survey_id: str = ""):
 
 @login_required
 def distribution_detail(request, distribution_id: str):
-    organization = _organization(request)
+    organization = organization_or_404(request)
     distribution = queries.distribution_of(organization, distribution_id)
     if distribution is None:
         raise Http404("No such distribution.")
@@ -105,9 +106,6 @@ def distribution_detail(request, distribution_id: str):
 
 def _followup_form(request, distribution, data=None):
     """Reminders and thank-yous follow an invitation sent with individual links."""
-    from closeloop.distributions.forms import FollowUpForm
-    from closeloop.distributions.models import Kind, LinkType
-
     if distribution.kind != Kind.INVITE or distribution.link_type != LinkType.INDIVIDUAL:
         return None
     library = list(queries.messages_of(distribution.organization_id, request.user)[:500])
@@ -117,7 +115,7 @@ def _followup_form(request, distribution, data=None):
 @login_required
 @require_POST
 def followup_create(request, distribution_id: str):
-    organization = _organization(request)
+    organization = organization_or_404(request)
     distribution = queries.distribution_of(organization, distribution_id)
     if distribution is None:
         raise Http404("No such distribution.")
@@ -204,7 +202,7 @@ def history_rows(distribution):
 
 @login_required
 def history_csv(request, distribution_id: str):
-    organization = _organization(request)
+    organization = organization_or_404(request)
     distribution = queries.distribution_of(organization, distribution_id)
     if distribution is None:
         raise Http404("No such distribution.")
@@ -224,11 +222,7 @@ def history_csv(request, distribution_id: str):
 
 @login_required
 def distribution_create(request):
-    from closeloop.directory import queries as directory_queries
-    from closeloop.surveys.models import SurveyStatus
-    from closeloop.surveys.queries import survey_of, surveys_of
-
-    organization = _organization(request)
+    organization = organization_or_404(request)
     surveys = list(surveys_of(organization).filter(status=SurveyStatus.ACTIVE)[:500])
     directory = directory_queries.default_directory(organization)
     lists = list(directory_queries.mailing_lists_of(organization, directory)) if directory else []
@@ -274,7 +268,7 @@ def distribution_create(request):
 
 @login_required
 def domains(request):
-    organization = _organization(request)
+    organization = organization_or_404(request)
     form = DomainForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -295,7 +289,7 @@ def domains(request):
 @login_required
 @require_POST
 def domain_check(request, domain_id: int):
-    domain = queries.domain_of(_organization(request), domain_id)
+    domain = queries.domain_of(organization_or_404(request), domain_id)
     if domain is None:
         raise Http404("No such domain.")
     if actions.verify_domain(domain):
@@ -308,117 +302,9 @@ def domain_check(request, domain_id: int):
 @login_required
 @require_POST
 def domain_delete(request, domain_id: int):
-    domain = queries.domain_of(_organization(request), domain_id)
+    domain = queries.domain_of(organization_or_404(request), domain_id)
     if domain is None:
         raise Http404("No such domain.")
     actions.delete_domain(domain)
     messages.success(request, f"{domain.domain} removed.")
     return redirect("distributions:domains")
-
-
-@login_required
-def sms_settings(request):
-    """The organization's Twilio account (administrators only: it holds a secret)."""
-    from closeloop.distributions.forms import TwilioSettingsForm
-    from closeloop.integrations.twilio import actions as twilio_actions
-    from closeloop.integrations.twilio.backend import settings_for
-    from closeloop.integrations.twilio.webhooks import inbound_url, status_url
-
-    organization = _organization(request)
-    if not (request.membership and request.membership.can_administer):
-        raise Http404("Only administrators can change SMS settings.")
-    current = settings_for(organization)
-    initial = {}
-    if current is not None:
-        initial = {
-            "account_sid": current.account_sid,
-            "messaging_service_sid": current.messaging_service_sid,
-            "from_number": current.from_number,
-            "help_text": current.help_text,
-        }
-    form = TwilioSettingsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and "delete" in request.POST:
-        twilio_actions.delete_settings(organization)
-        messages.success(request, "Twilio is disconnected: SMS go to the outbox.")
-        return redirect("distributions:sms-settings")
-    if request.method == "POST" and form.is_valid():
-        try:
-            twilio_actions.save_settings(organization, **form.cleaned_data)
-        except twilio_actions.TwilioSettingsError as error:
-            form.add_error(None, str(error))
-        else:
-            messages.success(request, "Twilio settings saved.")
-            return redirect("distributions:sms-settings")
-    context = {
-        "form": form,
-        "current": current,
-        "status_url": status_url(),
-        "inbound_url": inbound_url(),
-        "active": "distributions",
-    }
-    return render(request, "distributions/sms_settings.html", context)
-
-
-SIMULATOR_NUMBER = "+15005550006"  # the organization's side of the conversation
-
-
-@login_required
-def sms_simulator(request):
-    """Play the respondent of SMS invitations and two-way SMS surveys locally: messages go to
-    and come from the outbox while the organization has no Twilio account configured."""
-    from closeloop.integrations.twilio import actions as twilio_actions
-    from closeloop.integrations.twilio.backend import backend_for, is_twilio
-    from closeloop.outbox import actions as outbox_actions
-    from closeloop.outbox.models import Channel as OutboxChannel
-    from closeloop.outbox.models import OutboxMessage
-
-    organization = _organization(request)
-    backend = backend_for(organization)
-    enabled = not is_twilio(backend)
-    phone = (request.POST.get("phone") or request.GET.get("phone") or "").strip()
-    if phone.isdigit():  # a "+" left unencoded in a query string arrives as a space
-        phone = "+" + phone
-    error = ""
-    if request.method == "POST" and enabled:
-        body = (request.POST.get("body") or "").strip()
-        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16):
-            error = "Give the respondent's number in E.164 form, e.g. +14155552671."
-        elif not body:
-            error = "Type the reply to send."
-        else:
-            outbox_actions.store_sms(
-                organization=organization,
-                to=SIMULATOR_NUMBER,
-                body=body,
-                sender=phone,
-                inbound=True,
-            )
-            reply = twilio_actions.handle_inbound(organization, sender=phone, body=body)
-            if reply:
-                backend.send(
-                    organization=organization, to=phone, body=reply, sender=SIMULATOR_NUMBER
-                )
-            return redirect(f"{request.path}?{urlencode({'phone': phone})}")
-    conversation = []
-    if phone:
-        conversation = list(
-            OutboxMessage.objects.filter(organization=organization, channel=OutboxChannel.SMS)
-            .filter(Q(recipients=phone) | Q(sender=phone))
-            .order_by("created_at", "id")[:200]
-        )
-    numbers = list(
-        OutboxMessage.objects.filter(organization=organization, channel=OutboxChannel.SMS)
-        .exclude(recipients=SIMULATOR_NUMBER)
-        .order_by()
-        .values_list("recipients", flat=True)
-        .distinct()[:100]
-    )
-    context = {
-        "enabled": enabled,
-        "phone": phone,
-        "numbers": sorted(numbers),
-        "conversation": conversation,
-        "error": error,
-        "active": "distributions",
-    }
-    return render(request, "distributions/sms_simulator.html", context)

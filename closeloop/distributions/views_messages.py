@@ -15,7 +15,7 @@ from closeloop.distributions import actions, queries
 from closeloop.distributions.forms import MessageForm
 from closeloop.distributions.models import Message, MessageChannel
 from closeloop.distributions.preview import render_preview
-from closeloop.distributions.views import _organization
+from closeloop.distributions.views import organization_or_404
 
 
 def _channel(value: str) -> str:
@@ -23,7 +23,7 @@ def _channel(value: str) -> str:
 
 
 def _message_or_404(request, message_id: str) -> Message:
-    found = queries.message_of(_organization(request), message_id, request.user)
+    found = queries.message_of(organization_or_404(request), message_id, request.user)
     if found is None:
         raise Http404("No such message in your library.")
     return found
@@ -31,7 +31,7 @@ def _message_or_404(request, message_id: str) -> Message:
 
 @login_required
 def message_list(request):
-    organization = _organization(request)
+    organization = organization_or_404(request)
     search = request.GET.get("q", "").strip()[:200]
     channel = _channel(request.GET.get("channel", ""))
     found = queries.search_messages(organization, request.user, search=search, channel=channel)
@@ -88,7 +88,7 @@ def _editor(request, *, channel: str, message: Message | None):
             try:
                 if message is None:
                     message = actions.create_message(
-                        _organization(request), channel=channel, owner=owner, **fields
+                        organization_or_404(request), channel=channel, owner=owner, **fields
                     )
                 else:
                     actions.update_message(message, owner=owner, **fields)
@@ -110,7 +110,7 @@ def _editor(request, *, channel: str, message: Message | None):
 
 @login_required
 def message_create(request):
-    _organization(request)
+    organization_or_404(request)
     channel = _channel(request.GET.get("channel", "")) or MessageChannel.EMAIL
     return _editor(request, channel=channel, message=None)
 

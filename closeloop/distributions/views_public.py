@@ -1,5 +1,5 @@
 """Endpoints a recipient's mail client reaches without logging in. Tokens are signed delivery
-ids (closeloop.distributions.sending.tracking_token)."""
+ids (closeloop.distributions.core.tracking_token)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from closeloop.distributions import actions, queries, sending
+from closeloop.distributions import actions, queries
+from closeloop.distributions.core import read_tracking_token
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
 @never_cache
 def open_pixel(request, token: str):
-    delivery_id = sending.read_tracking_token(token)
+    delivery_id = read_tracking_token(token)
     if delivery_id is not None:
         actions.record_open(delivery_id)
     return HttpResponse(PIXEL, content_type="image/gif")
@@ -28,7 +29,7 @@ def open_pixel(request, token: str):
 def unsubscribe(request, token: str):
     """GET shows a confirmation button; POST (the button, or a mail client's RFC 8058
     one-click `List-Unsubscribe=One-Click`) opts the contact out of the directory."""
-    delivery_id = sending.read_tracking_token(token)
+    delivery_id = read_tracking_token(token)
     delivery = queries.delivery_for_tracking(delivery_id) if delivery_id else None
     if delivery is None:
         raise Http404("This unsubscribe link is not valid.")

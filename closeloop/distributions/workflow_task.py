@@ -25,6 +25,13 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from closeloop.directory import actions as directory
+from closeloop.directory import queries as directory_queries
+from closeloop.directory.dedup import normalize_phone
+from closeloop.distributions import actions, queries
+from closeloop.distributions.forms import library_choices
+from closeloop.surveys.actions import SurveyNotActive, require_active
+from closeloop.surveys.queries import survey_of, surveys_of
 from closeloop.workflows.registry import DryRun, OfferedField, TaskContext, TaskFailed, TaskType
 
 FIELDS = (
@@ -57,8 +64,6 @@ def _is_piped(text: str) -> bool:
 
 
 def _require_mobile_number(phone: str, region: str) -> None:
-    from closeloop.directory.dedup import normalize_phone
-
     if not normalize_phone(phone, region):
         raise TaskFailed(
             f"The mobile number {phone!r} is not a valid phone number: give it in E.164 form, "
@@ -67,15 +72,11 @@ def _require_mobile_number(phone: str, region: str) -> None:
 
 
 def _phone_region(organization) -> str:
-    from closeloop.directory.queries import default_directory
-
-    found = default_directory(organization)
+    found = directory_queries.default_directory(organization)
     return found.default_phone_region if found else "US"
 
 
 def _library_problems(organization, message_id: str, channel: str) -> list[str]:
-    from closeloop.distributions import actions, queries
-
     message = queries.message_of(organization, message_id)
     if message is None:
         return [f"there is no shared library message {message_id}."]
@@ -88,8 +89,6 @@ def _library_problems(organization, message_id: str, channel: str) -> list[str]:
 
 def _content(context: TaskContext) -> dict:
     """The library message (copied by the distribution) or the task's own subject and body."""
-    from closeloop.distributions import queries
-
     config = context.config
     message_id = config.get("message") or ""
     if message_id:
@@ -119,8 +118,6 @@ class DistributeSurveyTask(TaskType):
         return clean
 
     def validate(self, config: Mapping, *, organization) -> list[str]:
-        from closeloop.distributions import actions
-
         problems = [f"there is no setting {name!r}." for name in sorted(set(config) - set(FIELDS))]
         for name in FIELDS:
             if not isinstance(config.get(name, ""), str):
@@ -163,9 +160,6 @@ class DistributeSurveyTask(TaskType):
         return problems
 
     def _survey_problems(self, organization, survey_id: str) -> list[str]:
-        from closeloop.surveys.actions import SurveyNotActive, require_active
-        from closeloop.surveys.queries import survey_of
-
         survey = survey_of(organization, survey_id)
         if survey is None:
             return [f"there is no survey {survey_id}."]
@@ -188,8 +182,6 @@ class DistributeSurveyTask(TaskType):
     # Running ---------------------------------------------------------------------------------
 
     def _survey(self, context: TaskContext):
-        from closeloop.surveys.queries import survey_of
-
         survey_id = context.config.get("survey") or ""
         if survey_id:
             survey = survey_of(context.organization, survey_id)
@@ -204,13 +196,10 @@ class DistributeSurveyTask(TaskType):
         return survey
 
     def _contact(self, context: TaskContext, *, create: bool):
-        from closeloop.directory import actions as directory
-        from closeloop.directory import queries
-
         config = context.config
         contact_id = (config.get("contactId") or "").strip()
         if contact_id:
-            contact = queries.contact(context.organization, contact_id)
+            contact = directory_queries.contact(context.organization, contact_id)
             if contact is None:
                 raise TaskFailed(f"There is no contact {contact_id!r} in this organization.")
             return contact
@@ -237,8 +226,6 @@ class DistributeSurveyTask(TaskType):
         return contact
 
     def run(self, context: TaskContext) -> dict:
-        from closeloop.distributions import actions
-
         survey = self._survey(context)
         contact = self._contact(context, create=True)
         config = context.config
@@ -288,11 +275,7 @@ class DistributeSurveyTask(TaskType):
         return self.clean_config({name: data.get(name, "") for name in FIELDS})
 
     def editor_context(self, config: Mapping, *, organization) -> dict:
-        from closeloop.distributions.forms import library_choices
-        from closeloop.distributions.queries import messages_of
-        from closeloop.surveys.queries import surveys_of
-
         return {
             "surveys": list(surveys_of(organization)[:200]),
-            "library": library_choices(list(messages_of(organization)[:500]))[1:],
+            "library": library_choices(list(queries.messages_of(organization)[:500]))[1:],
         }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from closeloop.distributions.workflow_task import DistributeSurveyTask
+from closeloop.workflows import registry
+
 
 def register() -> None:
-    from closeloop.distributions.workflow_task import DistributeSurveyTask
-    from closeloop.workflows import registry
-
     registry.register_task(DistributeSurveyTask())

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from closeloop.accounts.models import Membership
 from closeloop.outbox.models import Channel, Direction, OutboxMessage
 from closeloop.outbox.segments import count_segments
 
 
 def _organization_of_recipients(recipients: list[str]) -> int | None:
     """System mail (password reset, invitations) belongs to the recipient's organization."""
-    from closeloop.accounts.models import Membership
-
     membership = (
         Membership.objects.filter(user__email__in=[address.lower() for address in recipients])
         .order_by("created_at")

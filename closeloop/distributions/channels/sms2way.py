@@ -4,6 +4,8 @@ Only three question types can be asked this way: multiple choice with a single a
 choices numbered 1, 2, …; the reply is the number), NPS (a reply from 0 to 10) and text entry
 (any reply). A distribution of a survey with other questions is refused when it is created.
 
+It is sent by the SMS channel's send path (channels/sms.py) with the steps of TwoWay below.
+
 The invitation (the distribution's message text, then the first question) opens an SmsSession
 for the recipient's number and starts a surveys Response (with the survey's embedded data, via
 closeloop.surveys.actions). Each inbound message from that number answers the question asked
@@ -22,12 +24,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from closeloop import piping
+from closeloop.distributions.channels import sms
+from closeloop.distributions.checks import DistributionError
 from closeloop.distributions.models import (
     Delivery,
     DeliveryStatus,
     Distribution,
+    Kind,
     SmsSession,
     SmsSessionStatus,
+)
+from closeloop.surveys import logic
+from closeloop.surveys.actions import (
+    contact_fields,
+    record_response,
+    report_invitation_progress,
+    require_active,
+    resolve_embedded_data,
+    start_response,
 )
 
 INTRO = "${m://FirstName}, please answer a few questions by text. Reply STOP to opt out."
@@ -64,9 +78,6 @@ def unsupported(definition: dict) -> list[str]:
 
 
 def check_survey(survey) -> None:
-    from closeloop.distributions.actions import DistributionError
-    from closeloop.surveys.actions import require_active
-
     reasons = unsupported(require_active(survey).definition)
     if reasons:
         raise DistributionError(
@@ -76,15 +87,11 @@ def check_survey(survey) -> None:
 
 
 def _render(text: str, contact, embedded: dict) -> str:
-    from closeloop.surveys.actions import contact_fields
-
     context = {"m": contact_fields(contact), "e": embedded}
     return piping.render(text or "", context, escape_html=False)
 
 
 def next_question(definition: dict, after: str, answers: dict, embedded: dict) -> dict | None:
-    from closeloop.surveys import logic
-
     questions = questions_of(definition)
     by_id = {question["id"]: question for question in questions}
     start = 0
@@ -114,8 +121,6 @@ def format_question(question: dict, contact, embedded: dict) -> str:
 
 def first_message(distribution: Distribution, delivery: Delivery, context: dict) -> str:
     """The invitation: the message text, then the first question."""
-    from closeloop.surveys.actions import require_active, resolve_embedded_data
-
     definition = require_active(distribution.survey).definition
     embedded = resolve_embedded_data(definition, contact=delivery.contact)
     intro = piping.render(distribution.text_body or INTRO, context, escape_html=False).strip()
@@ -152,8 +157,6 @@ def reminder_message(distribution: Distribution, delivery: Delivery, context: di
 
 def open_session(distribution: Distribution, delivery: Delivery, now) -> SmsSession:
     """After the invitation was sent (inside the recording transaction)."""
-    from closeloop.surveys.actions import report_invitation_progress, require_active, start_response
-
     version = require_active(distribution.survey)
     response = start_response(
         distribution.survey,
@@ -178,6 +181,43 @@ def open_session(distribution: Distribution, delivery: Delivery, now) -> SmsSess
     return session
 
 
+class TwoWay(sms.Steps):
+    """The two-way survey's part in the SMS send path: an invitation needs the number free of
+    open sessions, carries the first question and opens the session; a reminder needs the
+    recipient's session still open and repeats the pending question; a thank-you is plain."""
+
+    def conflict(self, distribution: Distribution, delivery: Delivery) -> str:
+        if distribution.kind == Kind.THANK_YOU:
+            return ""
+        phone = delivery.contact.phone_e164
+        if distribution.kind == Kind.INVITE:
+            if has_open_session(distribution.organization_id, phone):
+                return "A two-way SMS survey is already open with this number."
+            return ""
+        if session_for_reminder(distribution, delivery) is None:
+            return "The two-way SMS session is no longer open."
+        return ""
+
+    def body(self, distribution: Distribution, delivery: Delivery, context: dict) -> str:
+        if distribution.kind == Kind.INVITE:
+            return first_message(distribution, delivery, context)
+        if distribution.kind == Kind.REMINDER:
+            return reminder_message(distribution, delivery, context)
+        return super().body(distribution, delivery, context)
+
+    def sent(self, distribution: Distribution, delivery: Delivery, now) -> None:
+        if distribution.kind == Kind.INVITE:
+            open_session(distribution, delivery, now)
+
+
+TWO_WAY = TwoWay()
+
+
+def send_chunk(distribution: Distribution, chunk, claim: str) -> dict:
+    """The SMS send path (channels.sms.send_chunk) with the two-way survey's steps."""
+    return sms.send_chunk(distribution, chunk, claim, TWO_WAY)
+
+
 def has_open_session(organization_id: int, phone: str) -> bool:
     return SmsSession.objects.filter(
         organization_id=organization_id,
@@ -188,8 +228,6 @@ def has_open_session(organization_id: int, phone: str) -> bool:
 
 
 def expire(session: SmsSession, now) -> None:
-    from closeloop.surveys.actions import record_response
-
     session.status = SmsSessionStatus.EXPIRED
     session.updated_at = now
     session.save(update_fields=["status", "updated_at"])
@@ -241,8 +279,6 @@ def close_for_stop(organization, phone: str) -> int:
 
 def _parse(question: dict, body: str):
     """(value, error) for a reply to the question."""
-    from closeloop.surveys import logic
-
     text = (body or "").strip()
     qid = question["id"]
     if question["type"] == "text" and text.upper() == "SKIP" and not question.get("required"):
@@ -263,8 +299,6 @@ def _parse(question: dict, body: str):
 def answer(organization, phone: str, body: str) -> str | None:
     """Apply an inbound reply to the number's open session; the reply to send, or None when
     the number has no session."""
-    from closeloop.surveys.actions import record_response
-
     now = timezone.now()
     with transaction.atomic():
         session = (

@@ -20,8 +20,8 @@ from django.utils.html import strip_tags
 from closeloop import piping
 from closeloop.directory import actions as directory_actions
 from closeloop.distributions import actions, sending
-from closeloop.distributions.actions import default_sender
-from closeloop.distributions.channels.email import EmailTemplate, Recipient
+from closeloop.distributions.channels.email_message import EmailTemplate, Recipient, default_sender
+from closeloop.distributions.core import tracking_token
 from closeloop.distributions.models import Delivery, DeliveryStatus
 from closeloop.distributions.tests import helpers
 from closeloop.distributions.tests.conftest import make_list
@@ -102,7 +102,7 @@ def recipient(**overrides) -> Recipient:
         "embedded": {"Store": "Store 7"},
         "survey_url": "http://testserver/jfe/l/tok_EN-123/",
         "opt_out_url": "http://testserver/directory/opt-out/abc:def/",
-        "tracking_token": sending.tracking_token("EMDD_abcdefghijklmno"),
+        "tracking_token": tracking_token("EMDD_abcdefghijklmno"),
     }
     values.update(overrides)
     return Recipient(**values)

@@ -190,12 +190,13 @@ def test_a_link_made_by_the_links_api_before_the_claim_is_the_one_sent(
     """The sender makes the links of a prepared batch and saves them with the claim; when the
     links API gave a delivery its link in between, the delivery keeps that one and the
     message carries it (the link the sender made is never used)."""
-    from closeloop.distributions import secrets, sending_email
+    from closeloop.distributions import secrets
+    from closeloop.distributions.channels import email as email_channel
 
     organization, user = org_a
     mailing_list, _contacts = make_list(organization, 3)
     distribution = distribute(organization, user, survey_a, mailing_list)
-    prepare_batch = sending_email.prepare_batch
+    prepare_batch = email_channel.prepare_batch
     shown = {}
 
     def then_the_links_api(*args, **kwargs):
@@ -206,7 +207,7 @@ def test_a_link_made_by_the_links_api_before_the_claim_is_the_one_sent(
             shown[delivery.contact.email] = url
         return ready
 
-    monkeypatch.setattr(sending_email, "prepare_batch", then_the_links_api)
+    monkeypatch.setattr(email_channel, "prepare_batch", then_the_links_api)
     helpers.run_jobs()
 
     ((address, url),) = shown.items()

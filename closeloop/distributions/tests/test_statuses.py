@@ -7,7 +7,8 @@ import pytest
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.core import mail
 
-from closeloop.distributions import actions, sending
+from closeloop.distributions import actions
+from closeloop.distributions.core import tracking_token
 from closeloop.distributions.models import Delivery, DeliveryStatus, SuppressedAddress
 from closeloop.distributions.tests.conftest import make_list
 from closeloop.distributions.tests.helpers import run_jobs
@@ -40,7 +41,7 @@ def status(delivery) -> str:
 
 def test_the_open_pixel_marks_opened(client, sent):
     _distribution, (delivery, _other) = sent
-    token = sending.tracking_token(delivery.public_id)
+    token = tracking_token(delivery.public_id)
     response = client.get(f"/t/o/{token}.gif")
     assert response.status_code == 200 and response["Content-Type"] == "image/gif"
     assert status(delivery) == DeliveryStatus.OPENED
@@ -109,7 +110,7 @@ def test_events_match_by_message_id_too(sent):
 
 def test_one_click_unsubscribe(client, sent):
     _distribution, (delivery, _other) = sent
-    token = sending.tracking_token(delivery.public_id)
+    token = tracking_token(delivery.public_id)
     assert b"Unsubscribe?" in client.get(f"/t/u/{token}/").content
     delivery.contact.refresh_from_db()
     assert not delivery.contact.unsubscribed

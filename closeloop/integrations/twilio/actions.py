@@ -7,6 +7,12 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from closeloop.directory.actions import resubscribe_contact, unsubscribe_contact
+from closeloop.directory.models import Contact, Directory
+from closeloop.distributions.channels import sms2way
+from closeloop.distributions.models import STATUS_RANK, Delivery, DeliveryStatus, TwilioSettings
+from closeloop.distributions.secrets import encrypt
+
 log = logging.getLogger("closeloop.integrations.twilio")
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
@@ -33,9 +39,6 @@ def save_settings(
 ):
     """Create or update the organization's Twilio settings. An empty auth_token keeps the
     stored one."""
-    from closeloop.distributions.models import TwilioSettings
-    from closeloop.distributions.secrets import encrypt
-
     account_sid = (account_sid or "").strip()
     messaging_service_sid = (messaging_service_sid or "").strip()
     from_number = (from_number or "").strip()
@@ -68,8 +71,6 @@ def save_settings(
 
 
 def delete_settings(organization) -> None:
-    from closeloop.distributions.models import TwilioSettings
-
     TwilioSettings.objects.filter(organization=organization).delete()
 
 
@@ -77,8 +78,6 @@ def record_status(
     organization, sid: str, status: str, *, error_code: str = "", price: str = "", price_unit=""
 ) -> bool:
     """Apply a status callback to the organization's delivery with that message SID."""
-    from closeloop.distributions.models import STATUS_RANK, Delivery, DeliveryStatus
-
     if not sid:
         return False
     now = timezone.now()
@@ -110,8 +109,6 @@ def record_status(
 def handle_inbound(organization, *, sender: str, body: str, help_text: str = "") -> str:
     """STOP / START / HELP keywords, else a two-way survey answer; returns the reply text
     (empty: no reply)."""
-    from closeloop.distributions.channels import sms2way
-
     word = (body or "").strip().upper()
     name = organization.name
     if word in STOP_WORDS:
@@ -131,17 +128,12 @@ def handle_inbound(organization, *, sender: str, body: str, help_text: str = "")
 def _answers_a_session(organization, sender: str, word: str) -> bool:
     """YES is also a plausible survey answer: while a two-way session waits for this number's
     reply, it goes to the session. START and UNSTOP are always keywords."""
-    from closeloop.distributions.channels import sms2way
-
     return word in ANSWERABLE_START_WORDS and sms2way.has_open_session(organization.pk, sender)
 
 
 def _set_subscribed(organization, sender: str, *, subscribed: bool) -> None:
     """Opt every contact of the organization with this number out of (or back into) the
     directory; other organizations' contacts with the same number are theirs to keep."""
-    from closeloop.directory.actions import resubscribe_contact, unsubscribe_contact
-    from closeloop.directory.models import Contact, Directory
-
     change = resubscribe_contact if subscribed else unsubscribe_contact
     # Through the organization's directories: (directory, phone) is the index there is.
     contacts = Contact.objects.filter(

@@ -12,23 +12,22 @@ from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
 
+from closeloop.distributions.models import TwilioSettings
 from closeloop.integrations.twilio import actions
 
 log = logging.getLogger("closeloop.integrations.twilio")
 
 
 def status_url() -> str:
-    from django.urls import reverse
-
     return settings.CLOSELOOP_BASE_URL.rstrip("/") + reverse("tracking:twilio-status")
 
 
 def inbound_url() -> str:
-    from django.urls import reverse
-
     return settings.CLOSELOOP_BASE_URL.rstrip("/") + reverse("tracking:twilio-inbound")
 
 
@@ -43,10 +42,6 @@ def _urls(request) -> list[str]:
 
 def authenticate(request):
     """The TwilioSettings whose auth token signed this request, or None."""
-    from twilio.request_validator import RequestValidator
-
-    from closeloop.distributions.models import TwilioSettings
-
     signature = request.headers.get("X-Twilio-Signature", "")
     account_sid = request.POST.get("AccountSid", "")
     if not signature or not account_sid:
