@@ -8,16 +8,11 @@ class DistributionsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: Django's app loading needs the models ready before these modules load.
-        from closeloop.distributions import actions, provider_events
+        from closeloop.distributions import actions, provider_events, workflow_tasks
         from closeloop.surveys.signals import invitation_progress
 
         provider_events.connect()
         invitation_progress.connect(
             actions.on_invitation_progress, dispatch_uid="closeloop.distributions.survey_events"
         )
-        try:
-            # Imported here: Django's app loading (the task registers into workflows' registry).
-            from closeloop.distributions import workflow_tasks
-        except ImportError:  # the workflows app is not installed
-            return
-        workflow_tasks.register()
+        workflow_tasks.register()  # the Distribute survey task, into workflows' registry
