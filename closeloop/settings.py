@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "closeloop.outbox",
     "closeloop.api",
     "closeloop.integrations.twilio",
+    "closeloop.integrations.salesforce",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +200,16 @@ CLOSELOOP_EXTRA_MODULES = [
     for name in os.environ.get("CLOSELOOP_EXTRA_MODULES", "").split(",")
     if name.strip()
 ]
+# Salesforce: the connected app (or external client app) whose consumer key and secret link
+# accounts (docs/salesforce.md), and the login hosts of production and sandbox orgs.
+CLOSELOOP_SALESFORCE_CLIENT_ID = os.environ.get("CLOSELOOP_SALESFORCE_CLIENT_ID", "")
+CLOSELOOP_SALESFORCE_CLIENT_SECRET = os.environ.get("CLOSELOOP_SALESFORCE_CLIENT_SECRET", "")
+CLOSELOOP_SALESFORCE_PRODUCTION_URL = os.environ.get(
+    "CLOSELOOP_SALESFORCE_PRODUCTION_URL", "https://login.salesforce.com"
+)
+CLOSELOOP_SALESFORCE_SANDBOX_URL = os.environ.get(
+    "CLOSELOOP_SALESFORCE_SANDBOX_URL", "https://test.salesforce.com"
+)
 CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(
     os.environ.get("CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", "90")
 )

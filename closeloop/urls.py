@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("closeloop.web.urls")),
     path("", include("closeloop.accounts.urls")),
     path("outbox/", include("closeloop.outbox.urls")),
+    path("extensions/salesforce/", include("closeloop.integrations.salesforce.urls")),
     path("jobs/", include("closeloop.jobs.urls")),
     path("directory/", include("closeloop.directory.urls")),
     path("surveys/", include("closeloop.surveys.urls")),

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from closeloop.integrations.salesforce import views
+
+app_name = "salesforce"
+
+urlpatterns = [
+    path("", views.accounts, name="accounts"),
+    path("link/", views.link, name="link"),
+    path("callback/", views.callback, name="callback"),
+    path("<str:public_id>/rename/", views.rename, name="rename"),
+    path("<str:public_id>/reconnect/", views.reconnect, name="reconnect"),
+    path("<str:public_id>/share/", views.share, name="share"),
+    path("<str:public_id>/remove/", views.remove, name="remove"),
+]
