@@ -8,23 +8,13 @@ import re
 import pytest
 
 from closeloop.integrations.salesforce.models import ConnectedAccount
-from tests.fakes.salesforce import FakeSalesforce
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def fake_salesforce(settings, monkeypatch, live_server):
-    fake = FakeSalesforce().start()
+def callbacks_to_live_server(settings, live_server):
     settings.CLOSELOOP_BASE_URL = live_server.url
-    settings.CLOSELOOP_SALESFORCE_CLIENT_ID = fake.client_id
-    settings.CLOSELOOP_SALESFORCE_CLIENT_SECRET = fake.client_secret
-    settings.CLOSELOOP_SALESFORCE_PRODUCTION_URL = fake.base_url
-    settings.CLOSELOOP_SALESFORCE_SANDBOX_URL = fake.base_url
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_path))
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
@@ -37,7 +27,9 @@ def salesforce_page(chromium):
     context.close()
 
 
-def test_link_rename_and_remove_an_account(salesforce_page, live_server, org_a, fake_salesforce):
+def test_link_rename_and_remove_an_account(
+    salesforce_page, live_server, callbacks_to_live_server, org_a, fake_salesforce
+):
     page, base = salesforce_page, live_server.url
     page.goto(base + "/login/")
     page.get_by_label("Email").fill("owner@acme.test")
