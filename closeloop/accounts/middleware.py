@@ -1,5 +1,6 @@
 """Attach the current organization and membership to each request; send a fresh install to setup."""
 
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -25,3 +26,11 @@ class OrganizationMiddleware:
         elif not request.path.startswith(SETUP_EXEMPT_PREFIXES) and queries.needs_setup():
             return redirect(reverse("accounts:setup"))
         return self.get_response(request)
+
+
+def organization_or_404(request):
+    """The organization of the signed-in member, as this middleware attached it (404 for a
+    user in none): what every organization page starts with."""
+    if request.organization is None:
+        raise Http404("You are not a member of any organization.")
+    return request.organization

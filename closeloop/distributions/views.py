@@ -13,6 +13,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.accounts.middleware import organization_or_404
 from closeloop.directory import queries as directory_queries
 from closeloop.distributions import actions, queries
 from closeloop.distributions.forms import DistributionForm, DomainForm, FollowUpForm
@@ -34,13 +35,6 @@ OTHER_STATS = (
     ("complaints", "Complaints"),
     ("pending", "Pending"),
 )
-
-
-def organization_or_404(request):
-    """The organization of the signed-in member (404 for a user in none)."""
-    if request.organization is None:
-        raise Http404("You are not a member of any organization.")
-    return request.organization
 
 
 def _funnel(stats: dict) -> list[tuple[str, int, int]]:

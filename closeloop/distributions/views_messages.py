@@ -11,11 +11,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.accounts.middleware import organization_or_404
 from closeloop.distributions import actions, queries
 from closeloop.distributions.forms import MessageForm
 from closeloop.distributions.models import Message, MessageChannel
 from closeloop.distributions.preview import render_preview
-from closeloop.distributions.views import organization_or_404
 
 
 def _channel(value: str) -> str:

@@ -5,19 +5,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.accounts.middleware import organization_or_404
 from closeloop.outbox import actions, queries
 from closeloop.outbox.models import Channel, OutboxMessage
 
 
-def _organization_or_404(request):
-    if request.organization is None:
-        raise Http404("You are not a member of any organization.")
-    return request.organization
-
-
 @login_required
 def message_list(request):
-    organization = _organization_or_404(request)
+    organization = organization_or_404(request)
     channel = request.GET.get("channel", "")
     if channel not in Channel.values:
         channel = ""
@@ -38,7 +33,7 @@ def message_list(request):
 
 @login_required
 def message_detail(request, message_id: int):
-    organization = _organization_or_404(request)
+    organization = organization_or_404(request)
     try:
         message = queries.message_for(organization, message_id)
     except OutboxMessage.DoesNotExist:
@@ -49,7 +44,7 @@ def message_detail(request, message_id: int):
 @login_required
 @require_POST
 def clear(request):
-    organization = _organization_or_404(request)
+    organization = organization_or_404(request)
     if request.membership is None or not request.membership.can_administer:
         messages.error(request, "Only owners and admins can clear the outbox.")
         return redirect("outbox:list")

@@ -8,17 +8,12 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.accounts.middleware import organization_or_404
 from closeloop.integrations.salesforce import actions, queries
 from closeloop.integrations.salesforce.forms import LinkAccountForm, RenameAccountForm
 from closeloop.integrations.salesforce.models import MAX_ACCOUNTS_PER_USER
 
 SESSION_KEY = "salesforce_pending_links"
-
-
-def organization_of(request):
-    if request.organization is None:
-        raise Http404("You are not a member of any organization.")
-    return request.organization
 
 
 def is_admin(request) -> bool:
@@ -27,7 +22,7 @@ def is_admin(request) -> bool:
 
 @login_required
 def accounts(request, form: LinkAccountForm | None = None):
-    organization = organization_of(request)
+    organization = organization_or_404(request)
     listed = queries.usable_accounts(organization, request.user)
     own = [account for account in listed if account.owner_id == request.user.pk]
     return render(
@@ -56,7 +51,7 @@ def redirect_to_salesforce(request, authorize_url: str, kept: dict) -> HttpRespo
 @login_required
 @require_POST
 def link(request):
-    organization_of(request)
+    organization_or_404(request)
     form = LinkAccountForm(request.POST)
     if not form.is_valid():
         return accounts(request, form)
@@ -75,7 +70,7 @@ def link(request):
 
 @login_required
 def callback(request):
-    organization = organization_of(request)
+    organization = organization_or_404(request)
     state = request.GET.get("state", "")
     kept = request.session.get(SESSION_KEY, {}).pop(state, None)
     request.session.modified = True
@@ -98,7 +93,7 @@ def callback(request):
 
 
 def own_account_or_404(request, public_id: str):
-    account = queries.own_account(organization_of(request), request.user, public_id)
+    account = queries.own_account(organization_or_404(request), request.user, public_id)
     if account is None:
         raise Http404("No such linked account of yours.")
     return account
@@ -136,7 +131,7 @@ def reconnect(request, public_id: str):
 @require_POST
 def share(request, public_id: str):
     """Admins share their own accounts with the organization, and may stop any sharing."""
-    account = queries.account_in(organization_of(request), public_id)
+    account = queries.account_in(organization_or_404(request), public_id)
     shared = request.POST.get("shared") == "1"
     allowed = (
         is_admin(request)

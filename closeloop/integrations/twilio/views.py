@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 
+from closeloop.accounts.middleware import organization_or_404
 from closeloop.distributions.extensions import sms_backend_for
 from closeloop.integrations.twilio import actions
 from closeloop.integrations.twilio.backend import is_twilio, settings_for
@@ -24,16 +25,10 @@ from closeloop.outbox.models import Channel as OutboxChannel
 from closeloop.outbox.models import OutboxMessage
 
 
-def _organization(request):
-    if request.organization is None:
-        raise Http404("You are not a member of any organization.")
-    return request.organization
-
-
 @login_required
 def sms_settings(request):
     """The organization's Twilio account (administrators only: it holds a secret)."""
-    organization = _organization(request)
+    organization = organization_or_404(request)
     if not (request.membership and request.membership.can_administer):
         raise Http404("Only administrators can change SMS settings.")
     current = settings_for(organization)
@@ -75,7 +70,7 @@ SIMULATOR_NUMBER = "+15005550006"  # the organization's side of the conversation
 def sms_simulator(request):
     """Play the respondent of SMS invitations and two-way SMS surveys locally: messages go to
     and come from the outbox while the organization has no Twilio account configured."""
-    organization = _organization(request)
+    organization = organization_or_404(request)
     backend = sms_backend_for(organization)
     enabled = not is_twilio(backend)
     phone = (request.POST.get("phone") or request.GET.get("phone") or "").strip()
