@@ -198,6 +198,11 @@ def test_18_character_ids_stay_apart_where_case_is_lost(id15):
         ("", "", None),
         (None, "xsd:boolean", None),
         ("2026-13-45", "", "2026-13-45"),
+        ("INF", "xsd:double", "INF"),
+        ("NaN", "xsd:double", "NaN"),
+        ("1.5E3", "xsd:double", Decimal("1.5E3")),
+        ("-7", "xsd:int", -7),
+        ("seven", "xsd:int", "seven"),
     ],
 )
 def test_salesforce_values_are_typed(text, xsd_type, expected):
