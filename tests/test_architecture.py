@@ -47,6 +47,7 @@ class Module:
     name: str
     path: Path
     tree: ast.Module
+    lines: int
     imports: dict[str, int] = field(default_factory=dict)  # module → first line
     function_imports: list[tuple[str, str, int]] = field(default_factory=list)
 
@@ -72,7 +73,8 @@ def load_modules(include_tests: bool = False) -> dict[str, Module]:
         if "migrations" in path.parts or (is_test_path(path) and not include_tests):
             continue
         name = module_name(path)
-        modules[name] = Module(name, path, ast.parse(path.read_text(), str(path)))
+        text = path.read_text()
+        modules[name] = Module(name, path, ast.parse(text, str(path)), len(text.splitlines()))
     return modules
 
 
@@ -132,6 +134,14 @@ def resolve_imports(modules: dict[str, Module]) -> None:
 @pytest.fixture(scope="module")
 def modules() -> dict[str, Module]:
     loaded = load_modules()
+    resolve_imports(loaded)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def every_module() -> dict[str, Module]:
+    """Production and test modules: to catch imports of test code, and oversized tests."""
+    loaded = load_modules(include_tests=True)
     resolve_imports(loaded)
     return loaded
 
@@ -250,10 +260,8 @@ def test_apps_import_only_lower_layers(modules):
     assert not violations, "imports against the layers:\n" + "\n".join(violations)
 
 
-def test_no_production_module_imports_a_test_module(modules):
-    every_module = load_modules(include_tests=True)
+def test_no_production_module_imports_a_test_module(every_module):
     test_modules = {name for name, module in every_module.items() if is_test_path(module.path)}
-    resolve_imports(every_module)
     offenders = [
         f"{name}:{line} imports {target}"
         for name, module in every_module.items()
@@ -305,21 +313,20 @@ def test_no_private_name_of_another_module(modules):
     assert not found, "private names used outside their module:\n" + "\n".join(found)
 
 
-def test_no_module_over_the_size_limit():
-    every_module = load_modules(include_tests=True)
+def test_no_module_over_the_size_limit(every_module):
     oversized = [
-        f"{module.path.relative_to(PACKAGE_DIR.parent)}: {lines} lines"
+        f"{module.path.relative_to(PACKAGE_DIR.parent)}: {module.lines} lines"
         for module in every_module.values()
-        if (lines := len(module.path.read_text().splitlines())) > MAX_MODULE_LINES
+        if module.lines > MAX_MODULE_LINES
     ]
     assert not oversized, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(oversized)
 
 
 def test_the_circle_finder_finds_a_planted_circle(tmp_path):
     """The rule itself: a two-module loop hidden in a function is reported."""
-    first = Module("closeloop.a", tmp_path / "a.py", ast.parse("from closeloop import b\n"))
+    first = Module("closeloop.a", tmp_path / "a.py", ast.parse("from closeloop import b\n"), 1)
     second = Module(
-        "closeloop.b", tmp_path / "b.py", ast.parse("def f():\n    from closeloop.a import x\n")
+        "closeloop.b", tmp_path / "b.py", ast.parse("def f():\n    from closeloop.a import x\n"), 2
     )
     planted = {"closeloop.a": first, "closeloop.b": second}
     resolve_imports(planted)

@@ -78,7 +78,6 @@ def authorize(fake: FakeSalesforce, session: requests.Session) -> dict:
 
 def test_oauth_flow_identity_refresh_and_revoke(fake):
     session = requests.Session()
-    session.verify = str(fake.ca_path)
     token = authorize(fake, session)
     assert token["instance_url"] == fake.base_url and token["refresh_token"]
     identity = session.get(
@@ -107,7 +106,6 @@ def test_oauth_flow_identity_refresh_and_revoke(fake):
 
 def test_pkce_verifier_and_client_secret_are_checked(fake):
     session = requests.Session()
-    session.verify = str(fake.ca_path)
     bad = session.post(
         f"{fake.base_url}/services/oauth2/token",
         data={
@@ -122,7 +120,6 @@ def test_pkce_verifier_and_client_secret_are_checked(fake):
 
 def test_rest_api_through_simple_salesforce(fake):
     session = requests.Session()
-    session.verify = str(fake.ca_path)
     token = authorize(fake, session)
     client = Salesforce(
         instance_url=token["instance_url"],
