@@ -6,8 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +20,7 @@ from simple_salesforce.exceptions import (
 )
 
 from closeloop.integrations.salesforce.outbound import ack_response
+from tests.fakes import serving
 from tests.fakes.salesforce import FakeSalesforce
 
 CASE_CLOSED = (
@@ -176,14 +176,12 @@ def test_outbound_sender_retries_until_ack(fake):
             self.end_headers()
             self.wfile.write(reply)
 
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serving.serve(Receiver)
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/inbound/salesforce/token"
+        url = serving.base_url(server) + "/inbound/salesforce/token"
         replies = fake.send_outbound_message(url, CASE_CLOSED.read_bytes())
     finally:
-        server.shutdown()
-        server.server_close()
+        serving.stop(server)
     assert [status for status, _, _ in replies] == [500, 200]
     assert received[0] == received[1]
     assert received[0][0] == '""' and received[0][1].startswith("text/xml")

@@ -25,12 +25,11 @@ import ipaddress
 import json
 import re
 import secrets
-import ssl
 import tempfile
 import threading
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -38,6 +37,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.fakes import serving
 
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 KEY_PREFIXES = {"Case": "500", "Contact": "003", "Account": "001", "Lead": "00Q"}
@@ -153,27 +154,16 @@ class FakeSalesforce:
             def do_DELETE(self):
                 fake.handle(self, "DELETE")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca_path, self.key_path)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serving.serve(Handler, certificate=(self.ca_path, self.key_path))
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        serving.stop(self.server)
         self.scratch.cleanup()
 
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"https://{host}:{port}"
-
-    def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_path))
+        return serving.base_url(self.server, "https")
 
     # Test controls --------------------------------------------------------------------------
 
