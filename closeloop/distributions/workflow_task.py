@@ -274,7 +274,7 @@ class DistributeSurveyTask(TaskType):
     def config_from_form(self, data, previous: Mapping) -> dict:
         return self.clean_config({name: data.get(name, "") for name in FIELDS})
 
-    def editor_context(self, config: Mapping, *, organization) -> dict:
+    def editor_context(self, config: Mapping, *, organization, workflow=None) -> dict:
         return {
             "surveys": list(surveys_of(organization)[:200]),
             "library": library_choices(list(queries.messages_of(organization)[:500]))[1:],

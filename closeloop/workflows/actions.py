@@ -139,6 +139,12 @@ def _checked(organization, definition: dict, survey) -> list[str]:
     return result.warnings
 
 
+def _check_editor(before: Mapping | None, definition: dict, workflow: Workflow, user) -> None:
+    problems = definitions.edit_problems(before, definition, workflow=workflow, editor=user)
+    if problems:
+        raise InvalidWorkflow(problems)
+
+
 def _apply(workflow: Workflow, definition: dict, survey) -> None:
     workflow.name = definition["name"]
     workflow.enabled = definition["enabled"]
@@ -159,6 +165,7 @@ def create_workflow(organization, user, raw: Mapping) -> tuple[Workflow, list[st
         workflow.event_id = definition["event"]["id"]
     definition["event"]["id"] = workflow.event_id
     warnings = _checked(organization, definition, survey)
+    _check_editor(None, definition, workflow, user)
     _apply(workflow, definition, survey)
     with transaction.atomic():
         workflow.save()
@@ -212,6 +219,7 @@ def update_workflow(workflow: Workflow, user, changes: Mapping) -> tuple[Workflo
         definition["event"]["id"] = locked.event_id
         survey = _survey_for(locked.organization, definition["survey"])
         warnings = _checked(locked.organization, definition, survey)
+        _check_editor(before, definition, locked, user)
         _apply(locked, definition, survey)
         after = definitions.snapshot(locked)
         if after != before:

@@ -196,6 +196,38 @@ def _check_tasks(result: Check, definition: Mapping, *, organization, survey) ->
                 result.warnings.append(f"{label}, {where}: {_unknown_field_warning(item)}")
 
 
+def edit_problems(before: Mapping | None, after: Mapping, *, workflow, editor) -> list[str]:
+    """What `editor` may not change from `before` (None: a new workflow) to `after`: each
+    event and task type guards the settings bound to the workflow's owner (check_edit)."""
+    problems: list[str] = []
+    event = after.get("event") or {}
+    event_kind = registry.event_type(event.get("type", ""))
+    old_event = (before or {}).get("event") or {}
+    if event_kind is not None and isinstance(event.get("config"), Mapping):
+        old_config = old_event.get("config") if old_event.get("type") == event["type"] else None
+        problems += event_kind.check_edit(
+            old_config, event["config"], workflow=workflow, editor=editor
+        )
+    old_tasks = {
+        task.get("id"): task
+        for task in (before or {}).get("tasks") or []
+        if isinstance(task, Mapping)
+    }
+    for position, task in enumerate(after.get("tasks") or []):
+        task_kind = registry.task_type(task.get("type", "")) if isinstance(task, Mapping) else None
+        if task_kind is None or not isinstance(task.get("config"), Mapping):
+            continue
+        old = old_tasks.get(task.get("id"))
+        old_config = old.get("config") if old and old.get("type") == task["type"] else None
+        problems += [
+            f"{task_label(task, position)}: {problem}"
+            for problem in task_kind.check_edit(
+                old_config, task["config"], workflow=workflow, editor=editor
+            )
+        ]
+    return problems
+
+
 def _unknown_field_warning(item) -> str:
     if piped.is_run_field(item):
         return (

@@ -124,6 +124,15 @@ class EventType:
     def config_from_form(self, data, previous: Mapping) -> dict:
         return dict(previous)
 
+    def editor_context(self, config: Mapping, *, organization, workflow=None) -> dict:
+        """Extra context for editor_template (e.g. the accounts the owner may choose)."""
+        return {}
+
+    def check_edit(self, before: Mapping | None, after: Mapping, *, workflow, editor) -> list[str]:
+        """Problems with changing the config from `before` (None: new) to `after` by `editor`:
+        settings bound to the workflow's owner (a linked account) that others may not change."""
+        return []
+
 
 class TaskType:
     key: str = ""
@@ -171,8 +180,12 @@ class TaskType:
     def config_from_form(self, data, previous: Mapping) -> dict:
         return dict(previous)
 
-    def editor_context(self, config: Mapping, *, organization) -> dict:
+    def editor_context(self, config: Mapping, *, organization, workflow=None) -> dict:
         return {}
+
+    def check_edit(self, before: Mapping | None, after: Mapping, *, workflow, editor) -> list[str]:
+        """As EventType.check_edit, for one task (matched by its id; None when it is new)."""
+        return []
 
 
 _events: dict[str, EventType] = {}

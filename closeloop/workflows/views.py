@@ -124,7 +124,9 @@ def _task_views(request, workflow, snapshot, state: dict) -> list[dict]:
                 "label": definitions.task_label(task, position),
                 "kind": kind,
                 "config": config,
-                "editor": kind.editor_context(config, organization=request.organization)
+                "editor": kind.editor_context(
+                    config, organization=request.organization, workflow=workflow
+                )
                 if kind
                 else {},
                 "picker": [group.as_json() for group in groups],
@@ -150,6 +152,11 @@ def _editor_context(request, workflow, state: dict) -> dict:
         "active": "workflows",
         "workflow": workflow,
         "event_kind": event_kind,
+        "event_editor": event_kind.editor_context(
+            workflow.event_config, organization=request.organization, workflow=workflow
+        )
+        if event_kind
+        else {},
         "event_fields": fields,
         "trigger_url": trigger_url(request, workflow),
         "mapping_rows": state.get("mapping_rows", workflow.event_config.get("fields", [])),

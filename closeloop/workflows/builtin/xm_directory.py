@@ -355,7 +355,7 @@ class XmDirectoryTask(TaskType):
         }
         return self.clean_config(config)
 
-    def editor_context(self, config: Mapping, *, organization) -> dict:
+    def editor_context(self, config: Mapping, *, organization, workflow=None) -> dict:
         directories = list(queries.directories_of(organization))
         chosen = None
         if config.get("directory"):
