@@ -158,6 +158,47 @@ def test_rest_api_through_simple_salesforce(fake):
         client.Case.create({"Subject": "x"})
 
 
+def test_chatter_posts_a_feed_item_on_a_record(fake):
+    session = requests.Session()
+    token = authorize(fake, session)
+    client = Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        version="66.0",
+        session=session,
+    )
+    case = client.Case.create({"Subject": "Router"})
+    posted = client.restful(
+        "chatter/feed-elements",
+        method="POST",
+        json={
+            "feedElementType": "FeedItem",
+            "subjectId": case["id"],
+            "body": {"messageSegments": [{"type": "Text", "text": "NPS 9: great"}]},
+        },
+    )
+    assert posted["id"].startswith("0D5") and posted["parent"]["id"] == case["id"]
+    assert fake.records_of("FeedItem") == [
+        {"Id": posted["id"], "ParentId": case["id"], "Body": "NPS 9: great"}
+    ]
+    with pytest.raises(SalesforceResourceNotFound):
+        client.restful(
+            "chatter/feed-elements",
+            method="POST",
+            json={
+                "feedElementType": "FeedItem",
+                "subjectId": "500000000000000AAA",
+                "body": {"messageSegments": [{"type": "Text", "text": "x"}]},
+            },
+        )
+    with pytest.raises(SalesforceMalformedRequest):
+        client.restful(
+            "chatter/feed-elements",
+            method="POST",
+            json={"feedElementType": "FeedItem", "subjectId": "me", "body": {}},
+        )
+
+
 def test_outbound_sender_retries_until_ack(fake):
     """A receiver that fails once, then acknowledges: two deliveries of the same bytes."""
     received = []

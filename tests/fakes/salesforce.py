@@ -7,8 +7,9 @@
   authorization_code with PKCE S256 and for refresh_token, /revoke) and the identity URL
   (/id/<org id>/<user id>), with Salesforce's error bodies ({"error", "error_description"}).
 - REST API /services/data/vNN.N/: sobjects create (201 {id, success, errors}), update
-  (PATCH → 204), upsert by external id (201 created / 200 updated), delete (204), describe, and
-  a small SOQL query (SELECT … FROM … WHERE Field = 'value'); errors as Salesforce's array
+  (PATCH → 204), upsert by external id (201 created / 200 updated), delete (204), describe, a
+  small SOQL query (SELECT … FROM … WHERE Field = 'value'), and Chatter posts
+  (chatter/feed-elements, stored as FeedItem records); errors as Salesforce's array
   [{"message", "errorCode", "fields"}]: INVALID_SESSION_ID (401), NOT_FOUND (404),
   REQUIRED_FIELD_MISSING / INVALID_FIELD (400), REQUEST_LIMIT_EXCEEDED (403) on demand.
 - Access tokens expire on demand (expire_access_tokens), refresh tokens can be revoked.
@@ -41,7 +42,13 @@ from cryptography.x509.oid import NameOID
 from tests.fakes import serving
 
 ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-KEY_PREFIXES = {"Case": "500", "Contact": "003", "Account": "001", "Lead": "00Q"}
+KEY_PREFIXES = {
+    "Case": "500",
+    "Contact": "003",
+    "Account": "001",
+    "Lead": "00Q",
+    "FeedItem": "0D5",
+}
 
 DEFAULT_OBJECTS: dict[str, list[dict]] = {
     "Case": [
@@ -207,6 +214,7 @@ class FakeSalesforce:
             ("PATCH", r"/services/data/v[\d.]+/sobjects/(?P<obj>\w+)/(?P<id>\w+)/?", self.update),
             ("DELETE", r"/services/data/v[\d.]+/sobjects/(?P<obj>\w+)/(?P<id>\w+)/?", self.delete),
             ("GET", r"/services/data/v[\d.]+/query/?", self.query),
+            ("POST", r"/services/data/v[\d.]+/chatter/feed-elements/?", self.feed_element),
         ]
         for route_method, pattern, action in routes:
             match = re.fullmatch(pattern, parts.path)
@@ -608,6 +616,47 @@ class FakeSalesforce:
             if match["key"] is None or str(r.get(match["key"])) == match["value"]
         ]
         reply_json(request.handler, 200, {"totalSize": len(rows), "done": True, "records": rows})
+
+    def feed_element(self, request: Request) -> None:
+        """POST chatter/feed-elements: a FeedItem with text segments on a record (or "me")."""
+        try:
+            element = json.loads(request.body or b"{}")
+        except json.JSONDecodeError:
+            element = None
+        body = element.get("body") if isinstance(element, dict) else None
+        segments = body.get("messageSegments") if isinstance(body, dict) else None
+        segments = [s for s in segments or [] if isinstance(s, dict)]
+        text = "".join(str(s.get("text", "")) for s in segments if s.get("type") == "Text")
+        if not isinstance(element, dict) or element.get("feedElementType") != "FeedItem":
+            problem = "feedElementType must be FeedItem"
+        elif not text.strip():
+            problem = "The feed item body is empty"
+        else:
+            problem = ""
+        if problem:
+            reply_json(request.handler, 400, [{"message": problem, "errorCode": "INVALID_INPUT"}])
+            return
+        subject = str(element.get("subjectId") or "")
+        subject = self.user_id if subject == "me" else subject
+        if subject != self.user_id and not self.find(list(self.records), subject):
+            reply_json(
+                request.handler,
+                404,
+                [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}],
+            )
+            return
+        record_id = self.store("FeedItem", None, {"ParentId": subject, "Body": text})
+        reply_json(
+            request.handler,
+            201,
+            {
+                "id": record_id,
+                "feedElementType": "FeedItem",
+                "type": "TextPost",
+                "parent": {"id": subject},
+                "body": {"text": text, "messageSegments": segments},
+            },
+        )
 
     def unknown_object(self, request: Request) -> None:
         reply_json(
