@@ -14,6 +14,7 @@ urlpatterns = [
     path("jfe/", include("closeloop.surveys.respondent_urls")),
     path("workflows/", include("closeloop.workflows.urls")),
     path("inbound/", include("closeloop.workflows.trigger_urls")),
+    path("inbound/salesforce/", include("closeloop.integrations.salesforce.inbound_urls")),
     path("distributions/", include("closeloop.distributions.urls")),
     path("t/", include("closeloop.distributions.public_urls")),
     path("API/v3/", api_v3.urls),

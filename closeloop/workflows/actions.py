@@ -376,6 +376,41 @@ def start_run(
     return run, True
 
 
+def start_runs(workflow: Workflow, events: list[tuple[str, Mapping, str]], *, source: str) -> int:
+    """Record many events of one delivery, each (payload, fields, dedup key), and queue them,
+    all or none: how many runs were new (a key the workflow already used starts nothing)."""
+    for _payload, _fields, dedup_key in events:
+        if not dedup_key or len(dedup_key) > MAX_DEDUP_KEY:
+            raise ValueError(
+                f"Each event needs a deduplication key of 1 to {MAX_DEDUP_KEY} characters."
+            )
+    if not workflow.enabled or connection.vendor != "postgresql":
+        with transaction.atomic():
+            return sum(
+                start_run(workflow, payload=payload, fields=fields, dedup_key=key, source=source)[1]
+                for payload, fields, key in events
+            )
+    now = timezone.now()
+    definition = definitions.snapshot(workflow)
+    runs = [
+        WorkflowRun(
+            organization_id=workflow.organization_id,
+            workflow=workflow,
+            event_type=workflow.event_type,
+            source=source,
+            payload=payload,
+            fields=dict(fields),
+            dedup_key=key,
+            definition=definition,
+            revision=workflow.revision,
+            created_at=now,
+        )
+        for payload, fields, key in events
+    ]
+    job = new_job(RUN_JOB, organization=workflow.organization_id, now=now)
+    return len(run_insert.insert_runs_and_jobs(runs, job))
+
+
 def _run_with_key(workflow: Workflow, dedup_key: str | None) -> WorkflowRun | None:
     if dedup_key is None:
         return None

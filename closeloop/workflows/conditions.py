@@ -8,8 +8,9 @@ Pure Python, no Django.
                            {"field": "total", "operator": "greaterThan", "value": "100"}]}]}
 
 No groups (or no rules) means the workflow always runs. Each field has a type (String,
-Number, Boolean) that decides which operators it offers and how values compare: numbers
-numerically, booleans as true/false, strings exactly (case-sensitive). `matches` is a Python
+Number, Boolean, Date, DateTime) that decides which operators it offers and how values
+compare: numbers numerically, booleans as true/false, dates and date-times in time order
+(ISO 8601; a date-time without an offset is UTC), strings exactly (case-sensitive). `matches` is a Python
 regular expression searched in the value; patterns are short and checked for nested
 quantifiers when saved, and values are cut to MAX_MATCH_INPUT characters, so that matching
 stays fast on any input.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 OPERATORS = {
     "equals": "is equal to",
@@ -44,7 +46,10 @@ OPERATORS_BY_TYPE = {
     ),
     "Number": ("equals", "notEquals", "greaterThan", "lessThan", "isEmpty", "isNotEmpty"),
     "Boolean": ("equals", "notEquals", "isEmpty", "isNotEmpty"),
+    "Date": ("equals", "notEquals", "greaterThan", "lessThan", "isEmpty", "isNotEmpty"),
+    "DateTime": ("equals", "notEquals", "greaterThan", "lessThan", "isEmpty", "isNotEmpty"),
 }
+ORDERED_TYPES = ("Number", "Date", "DateTime")
 VALUELESS = ("isEmpty", "isNotEmpty")
 MATCHES = ("all", "any")
 MAX_GROUPS = 10
@@ -85,6 +90,32 @@ def _boolean(value: object) -> bool | None:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     return None
+
+
+def _date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        return None
+
+
+def _datetime(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# How each ordered type reads a value; None when it is not one.
+_ORDERED_READERS = {"Number": _number, "Date": _date, "DateTime": _datetime}
 
 
 def _is_empty(value: object) -> bool:
@@ -156,6 +187,12 @@ def _validate_rule(where: str, rule: object, field_types: Mapping[str, str]) -> 
         return [f"{where}: the value is at most {MAX_VALUE} characters."]
     if field_type == "Number" and _number(value) is None:
         return [f'{where}: "{field}" is a Number, so the value must be a number.']
+    if field_type == "Date" and _date(value) is None:
+        return [f'{where}: "{field}" is a Date, so the value must look like 2026-12-31.']
+    if field_type == "DateTime" and _datetime(value) is None:
+        return [
+            f'{where}: "{field}" is a DateTime, so the value must look like 2026-12-31T17:00:00Z.'
+        ]
     if field_type == "Boolean" and _boolean(value) is None:
         return [f'{where}: "{field}" is a Boolean, so the value must be true or false.']
     if operator == "matches":
@@ -188,8 +225,9 @@ def rule_holds(rule: Mapping, value: object, field_type: str) -> bool:
         return _is_empty(value)
     if operator == "isNotEmpty":
         return not _is_empty(value)
-    if field_type == "Number":
-        actual, wanted = _number(value), _number(expected)
+    if field_type in ORDERED_TYPES:
+        read = _ORDERED_READERS[field_type]
+        actual, wanted = read(value), read(expected)
         if operator == "notEquals":
             return actual is None or actual != wanted
         if actual is None or wanted is None:

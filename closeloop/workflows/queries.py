@@ -67,6 +67,19 @@ def workflow_for_trigger(organization, token: str, event_type: str) -> Workflow 
     )
 
 
+def workflow_at_url(token: str, event_type: str) -> Workflow | None:
+    """The workflow of any organization whose trigger URL carries this token: for events
+    whose sender cannot authenticate otherwise (a Salesforce outbound message), the token
+    is the secret, and the workflow's organization is the tenant."""
+    if not token:
+        return None
+    return (
+        Workflow.objects.select_related("organization", "owner")
+        .filter(trigger_token=token, event_type=event_type)
+        .first()
+    )
+
+
 def revisions_of(workflow: Workflow) -> QuerySet[WorkflowRevision]:
     return workflow.revisions.select_related("author").order_by("-number")
 

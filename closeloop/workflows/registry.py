@@ -124,6 +124,11 @@ class EventType:
     def config_from_form(self, data, previous: Mapping) -> dict:
         return dict(previous)
 
+    def config_from_sample(self, sample: str, config: Mapping) -> dict:
+        """The config with its fields filled from a sample event (pasted, or captured while
+        listening for a test event); ValueError saying why the sample cannot be used."""
+        raise ValueError("this event does not map its fields from a sample.")
+
     def editor_context(self, config: Mapping, *, organization, workflow=None) -> dict:
         """Extra context for editor_template (e.g. the accounts the owner may choose)."""
         return {}

@@ -1,4 +1,4 @@
-"""PostgreSQL: an event's run and the job that processes it, in one statement.
+"""PostgreSQL: an event's runs and the jobs that process them, in one statement.
 
 The trigger URL's hot path. One statement is one round trip, and outside a transaction it is
 its own transaction: the run and its job are committed together, or neither is, before the
@@ -71,3 +71,42 @@ def insert_run_and_job(run: WorkflowRun, job: Job) -> bool:
     run._state.adding = False
     run._state.db = connection.alias
     return True
+
+
+@functools.cache
+def _batch_statement(rows: int) -> str:
+    quote = connection.ops.quote_name
+    run_fields = _insertable(WorkflowRun)
+    job_fields = _insertable(Job, leave_out=("payload",))
+    run_columns = ", ".join(quote(field.column) for field in run_fields)
+    job_columns = ", ".join(quote(field.column) for field in job_fields)
+    row = "(" + ", ".join(["%s"] * len(run_fields)) + ")"
+    return f"""
+        WITH new_run AS (
+            INSERT INTO {quote(WorkflowRun._meta.db_table)} ({run_columns})
+            VALUES {", ".join([row] * rows)}
+            ON CONFLICT ("workflow_id", "dedup_key") WHERE "dedup_key" IS NOT NULL DO NOTHING
+            RETURNING "id", "generation", "dedup_key"
+        ), new_job AS (
+            INSERT INTO {quote(Job._meta.db_table)} ("payload", {job_columns})
+            SELECT jsonb_build_object('run', new_run."id", 'generation', new_run."generation"),
+                   {", ".join(["%s"] * len(job_fields))}
+            FROM new_run
+            RETURNING "id"
+        )
+        SELECT new_run."dedup_key", (SELECT {notify_sql()}) FROM new_run
+    """
+
+
+def insert_runs_and_jobs(runs: list[WorkflowRun], job: Job) -> set[str]:
+    """Insert queued runs, each with a job like `job`, in one statement: the dedup keys of the
+    runs inserted (a key the workflow already used, or repeated in `runs`, inserts once)."""
+    if not runs:
+        return set()
+    params: list = []
+    for run in runs:
+        params += _values(run, _insertable(WorkflowRun))
+    params += _values(job, _insertable(Job, leave_out=("payload",)))
+    with connection.cursor() as cursor:
+        cursor.execute(_batch_statement(len(runs)), params)
+        return {row[0] for row in cursor.fetchall()}

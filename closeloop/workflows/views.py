@@ -242,23 +242,22 @@ def workflow_event(request, workflow_id: str):
         return _render(
             request, workflow, "event", mapping_rows=config["fields"], mapping_extra=min(extra, 20)
         )
-    if action == "map-sample" and "fields" in config:
+    if action == "map-sample":
         sample = request.POST.get("sample", "")
         try:
-            payload = mapping.parse_payload(sample)
-        except mapping.PayloadError as error:
+            config = event_kind.config_from_sample(sample, config)
+        except ValueError as error:
             return _render(
                 request,
                 workflow,
                 "event",
-                mapping_rows=config["fields"],
+                mapping_rows=config.get("fields", []),
                 sample=sample,
                 errors={"event": [f"The sample payload: {error}"]},
             )
         actions.save_sample_payload(workflow, sample)
-        config["fields"] = mapping.merge_mappings(config["fields"], mapping.leaves(payload))
         changes = {"event": {"type": workflow.event_type, "config": config}}
-        message = f"{len(config['fields'])} fields mapped from the sample."
+        message = f"{len(config.get('fields', []))} fields mapped from the sample."
         return _update(request, workflow, "event", changes, message, mapping_rows=config["fields"])
     changes = {"event": {"type": workflow.event_type, "config": config}}
     rows = config.get("fields")

@@ -31,3 +31,7 @@ def account_in(organization, public_id: str) -> ConnectedAccount | None:
         .select_related("owner")
         .first()
     )
+
+
+def accounts_named(organization, public_ids) -> QuerySet[ConnectedAccount]:
+    return ConnectedAccount.objects.filter(organization=organization, public_id__in=public_ids)

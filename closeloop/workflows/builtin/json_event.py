@@ -54,6 +54,14 @@ class JsonEvent(EventType):
             raise ValueError(" ".join(error.message for error in errors))
         return values
 
+    def config_from_sample(self, sample: str, config: Mapping) -> dict:
+        try:
+            payload = mapping.parse_payload(sample)
+        except mapping.PayloadError as error:
+            raise ValueError(str(error)) from None
+        rows = mapping.merge_mappings(config.get("fields") or [], mapping.leaves(payload))
+        return {**config, "fields": rows}
+
     def config_from_form(self, data, previous: Mapping) -> dict:
         names = data.getlist("field_name")
         paths = data.getlist("field_path")
