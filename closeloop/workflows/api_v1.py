@@ -18,14 +18,13 @@ from datetime import date
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from django.urls import reverse
 from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from closeloop.api import problems
 from closeloop.api.auth import token_of
 from closeloop.api.errors import ApiError, InvalidRequest, NotFound
-from closeloop.workflows import actions, mapping, queries, registry
+from closeloop.workflows import actions, mapping, queries
 from closeloop.workflows import definition as definitions
 from closeloop.workflows.models import RunStatus
 
@@ -172,15 +171,6 @@ def _iso(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _trigger_url(request: HttpRequest, workflow) -> str | None:
-    event_kind = registry.event_type(workflow.event_type)
-    if event_kind is None or not event_kind.trigger_url_name:
-        return None
-    return request.build_absolute_uri(
-        reverse(event_kind.trigger_url_name, args=[workflow.trigger_token])
-    )
-
-
 def workflow_out(request: HttpRequest, workflow, warnings: list[str] | None = None) -> dict:
     snapshot = definitions.snapshot(workflow)
     owner = workflow.owner
@@ -192,7 +182,7 @@ def workflow_out(request: HttpRequest, workflow, warnings: list[str] | None = No
         "tasks": snapshot["tasks"],
         "owner": {"id": owner.public_id, "email": owner.email} if owner else None,
         "revision": workflow.revision,
-        "triggerUrl": _trigger_url(request, workflow),
+        "triggerUrl": queries.trigger_url(workflow) or None,
         "createdAt": workflow.created_at.isoformat(),
         "modifiedAt": workflow.modified_at.isoformat(),
         "warnings": warnings or [],

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Max, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
+from closeloop.workflows import registry
 from closeloop.workflows.models import (
     RunStatus,
     TaskRun,
@@ -65,6 +68,17 @@ def workflow_for_trigger(organization, token: str, event_type: str) -> Workflow 
         .filter(organization=organization, trigger_token=token, event_type=event_type)
         .first()
     )
+
+
+def trigger_url(workflow: Workflow) -> str:
+    """The URL its event's sender posts to, on the server's public address
+    (CLOSELOOP_BASE_URL: what Salesforce or Segment must reach, whatever host the editor was
+    opened on); empty for events without one."""
+    event_kind = registry.event_type(workflow.event_type)
+    if event_kind is None or not event_kind.trigger_url_name:
+        return ""
+    path = reverse(event_kind.trigger_url_name, args=[workflow.trigger_token])
+    return settings.CLOSELOOP_BASE_URL.rstrip("/") + path
 
 
 def workflow_at_url(token: str, event_type: str) -> Workflow | None:

@@ -94,15 +94,6 @@ def workflow_create(request):
 # The editor ----------------------------------------------------------------------------------
 
 
-def trigger_url(request, workflow) -> str:
-    event_kind = registry.event_type(workflow.event_type)
-    if event_kind is None or not event_kind.trigger_url_name:
-        return ""
-    return request.build_absolute_uri(
-        reverse(event_kind.trigger_url_name, args=[workflow.trigger_token])
-    )
-
-
 def _task_views(request, workflow, snapshot, state: dict) -> list[dict]:
     tasks = list(snapshot["tasks"])
     adding = state.get("adding")
@@ -158,7 +149,7 @@ def _editor_context(request, workflow, state: dict) -> dict:
         if event_kind
         else {},
         "event_fields": fields,
-        "trigger_url": trigger_url(request, workflow),
+        "trigger_url": queries.trigger_url(workflow),
         "mapping_rows": state.get("mapping_rows", workflow.event_config.get("fields", [])),
         "mapping_extra": range(1 + state.get("mapping_extra", 0)),
         "field_types": mapping.FIELD_TYPES,
