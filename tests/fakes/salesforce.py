@@ -8,8 +8,8 @@
   (/id/<org id>/<user id>), with Salesforce's error bodies ({"error", "error_description"}).
 - REST API /services/data/vNN.N/: sobjects create (201 {id, success, errors}), update
   (PATCH → 204), upsert by external id (201 created / 200 updated), delete (204), describe, a
-  small SOQL query (SELECT … FROM … WHERE Field = 'value'), and Chatter posts
-  (chatter/feed-elements, stored as FeedItem records); errors as Salesforce's array
+  small SOQL query (SELECT … FROM … WHERE Field = 'value', a quote escaped by a backslash), and
+  Chatter posts (chatter/feed-elements, stored as FeedItem records); errors as Salesforce's array
   [{"message", "errorCode", "fields"}]: INVALID_SESSION_ID (401), NOT_FOUND (404),
   REQUIRED_FIELD_MISSING / INVALID_FIELD (400), REQUEST_LIMIT_EXCEEDED (403) on demand.
 - Access tokens expire on demand (expire_access_tokens), refresh tokens can be revoked.
@@ -32,7 +32,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -539,7 +539,8 @@ class FakeSalesforce:
         reply_empty(request.handler, 204)
 
     def upsert(self, request: Request) -> None:
-        sobject, key, value = request.match["obj"], request.match["key"], request.match["value"]
+        sobject, key = request.match["obj"], request.match["key"]
+        value = unquote(request.match["value"])  # the external id, percent-encoded in the path
         field_spec = next((f for f in self.objects.get(sobject, []) if f["name"] == key), None)
         if field_spec is None or not field_spec.get("externalId"):
             reply_json(
@@ -598,7 +599,7 @@ class FakeSalesforce:
     def query(self, request: Request) -> None:
         soql = request.query.get("q", [""])[0]
         match = re.fullmatch(
-            r"SELECT\s+(?P<fields>[\w,\s]+?)\s+FROM\s+(?P<obj>\w+)(?:\s+WHERE\s+(?P<key>\w+)\s*=\s*'(?P<value>[^']*)')?(?:\s+LIMIT\s+\d+)?",
+            r"SELECT\s+(?P<fields>[\w,\s]+?)\s+FROM\s+(?P<obj>\w+)(?:\s+WHERE\s+(?P<key>\w+)\s*=\s*'(?P<value>(?:[^'\\]|\\.)*)')?(?:\s+LIMIT\s+\d+)?",
             soql.strip(),
             re.IGNORECASE,
         )
@@ -610,10 +611,11 @@ class FakeSalesforce:
             )
             return
         names = [name.strip() for name in match["fields"].split(",")]
+        wanted = re.sub(r"\\(.)", r"\1", match["value"]) if match["key"] else None
         rows = [
             {"attributes": {"type": match["obj"]}, **{n: r.get(n) for n in names}}
             for r in self.records_of(match["obj"])
-            if match["key"] is None or str(r.get(match["key"])) == match["value"]
+            if match["key"] is None or str(r.get(match["key"])) == wanted
         ]
         reply_json(request.handler, 200, {"totalSize": len(rows), "done": True, "records": rows})
 

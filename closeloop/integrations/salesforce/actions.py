@@ -26,7 +26,13 @@ SALESFORCE_HOST_SUFFIXES = (".salesforce.com", ".force.com", ".salesforce.mil")
 
 
 class LinkError(Exception):
-    """Linking cannot go on; the message says why, in the user's words."""
+    """Linking cannot go on; the message says why, in the user's words. On a token refresh,
+    `reconnect` says the grant is gone (the owner must reconnect the account) and `transient`
+    that Salesforce could not be reached or failed on its side (trying later may work)."""
+
+    def __init__(self, message: str = "", *, reconnect: bool = False, transient: bool = False):
+        super().__init__(message)
+        self.reconnect, self.transient = reconnect, transient
 
 
 def connected_app() -> oauth.ConnectedApp:
@@ -192,7 +198,9 @@ def refresh_tokens(account: ConnectedAccount) -> str:
                 f"Salesforce refused the stored grant ({error.error}): {account.owner} must "
                 "reconnect the account (Extensions → Salesforce → Reconnect).",
             )
-        raise LinkError(str(error)) from None
+        raise LinkError(
+            str(error), reconnect=error.needs_reconnecting, transient=error.is_transient
+        ) from None
     account.access_token_encrypted = encrypt(token)
     account.instance_url = instance_url or account.instance_url
     account.save(update_fields=["access_token_encrypted", "instance_url"])

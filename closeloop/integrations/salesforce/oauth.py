@@ -32,6 +32,11 @@ class OAuthError(Exception):
     def needs_reconnecting(self) -> bool:
         return self.error in ("invalid_grant", "inactive_user", "inactive_org")
 
+    @property
+    def is_transient(self) -> bool:
+        """Salesforce could not be reached or failed on its side (5xx): later may work."""
+        return self.error == "unreachable" or self.error.startswith("http_5")
+
 
 @dataclass(frozen=True)
 class ConnectedApp:
