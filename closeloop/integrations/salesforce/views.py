@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.middleware import organization_or_404
@@ -14,6 +15,13 @@ from closeloop.integrations.salesforce.forms import LinkAccountForm, RenameAccou
 from closeloop.integrations.salesforce.models import MAX_ACCOUNTS_PER_USER
 
 SESSION_KEY = "salesforce_pending_links"
+
+
+def back_to(request, where: str) -> str:
+    """A local page to return to after linking (the workflow editor it was started from)."""
+    if where and url_has_allowed_host_and_scheme(where, allowed_hosts={request.get_host()}):
+        return where
+    return ""
 
 
 def is_admin(request) -> bool:
@@ -37,6 +45,7 @@ def accounts(request, form: LinkAccountForm | None = None):
             "can_add": len(own) < MAX_ACCOUNTS_PER_USER,
             "max_accounts": MAX_ACCOUNTS_PER_USER,
             "is_admin": is_admin(request),
+            "next": back_to(request, request.GET.get("next") or request.POST.get("next", "")),
         },
     )
 
@@ -65,6 +74,7 @@ def link(request):
     except actions.LinkError as error:
         form.add_error(None, str(error))
         return accounts(request, form)
+    kept["next"] = back_to(request, request.POST.get("next", ""))
     return redirect_to_salesforce(request, authorize_url, kept)
 
 
@@ -89,7 +99,7 @@ def callback(request):
         request,
         f"Linked {account.name}: {account.username} in org {account.salesforce_organization_id}.",
     )
-    return redirect("salesforce:accounts")
+    return redirect(back_to(request, kept.get("next", "")) or "salesforce:accounts")
 
 
 def own_account_or_404(request, public_id: str):

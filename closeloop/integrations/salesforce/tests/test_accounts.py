@@ -229,3 +229,21 @@ def make_organization_member(organization):
     member = User.objects.create_user("member@acme.test", "pw-pw-pw-pw", first_name="Mo")
     Membership.objects.create(organization=organization, user=member, role=Role.MEMBER)
     return member
+
+
+def test_linking_from_a_workflow_returns_to_it_and_never_off_site(client, org_a, fake_salesforce):
+    _, user = org_a
+    signed_in(client, user)
+    page = client.get("/extensions/salesforce/?next=/workflows/WF_abc/").content.decode()
+    assert 'name="next" value="/workflows/WF_abc/"' in page
+    for where, expected in (
+        ("/workflows/WF_abc/", "/workflows/WF_abc/"),
+        ("https://evil.example/", "/extensions/salesforce/"),
+    ):
+        started = client.post(
+            "/extensions/salesforce/link/",
+            {"environment": "production", "name": f"Org {len(where)}", "next": where},
+        )
+        parts = urlsplit(approve_at_salesforce(started["Location"]))
+        back = client.get(f"{parts.path}?{parts.query}")
+        assert back.status_code == 302 and back["Location"] == expected
