@@ -210,9 +210,12 @@ CLOSELOOP_SALESFORCE_PRODUCTION_URL = os.environ.get(
 CLOSELOOP_SALESFORCE_SANDBOX_URL = os.environ.get(
     "CLOSELOOP_SALESFORCE_SANDBOX_URL", "https://test.salesforce.com"
 )
+# Retention ceilings: each organization may keep its data for less (closeloop.accounts.retention).
 CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(
     os.environ.get("CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", "90")
 )
+# Deliveries (distribution history) of finished distributions; 0: no server limit.
+CLOSELOOP_DELIVERY_RETENTION_DAYS = int(os.environ.get("CLOSELOOP_DELIVERY_RETENTION_DAYS", "0"))
 CLOSELOOP_SURVEY_RATE_LIMIT = int(os.environ.get("CLOSELOOP_SURVEY_RATE_LIMIT", "600"))
 # Wrong passwords allowed per 15 minutes before sign-in is refused for a while.
 CLOSELOOP_SIGN_IN_FAILURES_PER_ACCOUNT = int(

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from closeloop.accounts import retention
 from closeloop.accounts.models import (
     ApiToken,
     FailedSignIn,
@@ -123,6 +124,52 @@ def rename_organization(organization: Organization, name: str, renamed_by: User)
     organization.name = name.strip()
     organization.save(update_fields=["name"])
     return organization
+
+
+def set_retention(
+    organization: Organization,
+    user: User,
+    *,
+    runs: int | None,
+    payloads: int | None,
+    deliveries: int | None,
+) -> Organization:
+    """How long the organization keeps workflow runs, their payloads and deliveries, in days
+    (None: as long as the server allows). Each is at most the server's ceiling, and payloads
+    are not kept longer than their runs (closeloop.accounts.retention)."""
+    _require_administrator(organization, user)
+    run_ceiling = retention.run_ceiling_days()
+    delivery_ceiling = retention.delivery_ceiling_days()
+    problems = [
+        *_period_problems("Workflow runs", runs, run_ceiling),
+        *_period_problems("Payloads", payloads, runs or run_ceiling),
+        *_period_problems(
+            "Deliveries", deliveries, delivery_ceiling or retention.UNBOUNDED_MAX_DAYS
+        ),
+    ]
+    if problems:
+        raise AccountsError(" ".join(problems))
+    organization.workflow_run_retention_days = runs
+    organization.workflow_payload_retention_days = payloads
+    organization.delivery_retention_days = deliveries
+    organization.save(
+        update_fields=[
+            "workflow_run_retention_days",
+            "workflow_payload_retention_days",
+            "delivery_retention_days",
+        ]
+    )
+    return organization
+
+
+def _period_problems(what: str, days: int | None, most: int) -> list[str]:
+    if days is None:
+        return []
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        return [f"{what}: a number of days, at least 1."]
+    if days > most:
+        return [f"{what} can be kept for at most {most} days."]
+    return []
 
 
 # Members -----------------------------------------------------------------------------------

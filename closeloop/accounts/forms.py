@@ -8,8 +8,9 @@ from django.contrib.auth.password_validation import (
     password_validators_help_text_html,
     validate_password,
 )
+from django.core.validators import MaxValueValidator
 
-from closeloop.accounts import actions, queries
+from closeloop.accounts import actions, queries, retention
 from closeloop.accounts.models import ApiToken, Organization, Role, User
 
 
@@ -132,6 +133,62 @@ class OrganizationForm(forms.ModelForm):
     class Meta:
         model = Organization
         fields = ["name"]
+
+
+class RetentionForm(forms.Form):
+    """How long this organization keeps its data; blank: as long as the server allows."""
+
+    runs = forms.IntegerField(label="Workflow runs (days)", required=False, min_value=1)
+    payloads = forms.IntegerField(label="Event payloads (days)", required=False, min_value=1)
+    deliveries = forms.IntegerField(
+        label="Deliveries (distribution history, days)", required=False, min_value=1
+    )
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "runs": organization.workflow_run_retention_days,
+                "payloads": organization.workflow_payload_retention_days,
+                "deliveries": organization.delivery_retention_days,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        run_ceiling = retention.run_ceiling_days()
+        delivery_ceiling = retention.delivery_ceiling_days()
+        self.fields["runs"].max_value = run_ceiling
+        self.fields["runs"].help_text = (
+            f"Finished runs are deleted from workflow reporting after this. At most "
+            f"{run_ceiling} days (the server's limit); blank: {run_ceiling} days."
+        )
+        self.fields["payloads"].max_value = run_ceiling
+        self.fields["payloads"].help_text = (
+            "After this the event payload, its fields and each task's input and output are "
+            "erased; the run, its status and its errors stay. At most as long as the runs; "
+            "blank: as long as the runs."
+        )
+        if delivery_ceiling is None:
+            self.fields["deliveries"].max_value = retention.UNBOUNDED_MAX_DAYS
+            self.fields["deliveries"].help_text = (
+                "Per-contact history of finished distributions. Blank: kept (the server sets "
+                "no limit)."
+            )
+        else:
+            self.fields["deliveries"].max_value = delivery_ceiling
+            self.fields["deliveries"].help_text = (
+                f"Per-contact history of finished distributions. At most {delivery_ceiling} "
+                f"days (the server's limit); blank: {delivery_ceiling} days."
+            )
+        for field in self.fields.values():  # max_value is known only now
+            field.widget.attrs["max"] = field.max_value
+            field.validators.append(MaxValueValidator(field.max_value))
+
+    def clean(self):
+        cleaned = super().clean()
+        runs, payloads = cleaned.get("runs"), cleaned.get("payloads")
+        if runs and payloads and payloads > runs:
+            self.add_error("payloads", "Payloads cannot be kept longer than their runs.")
+        return cleaned
 
 
 class SwitchOrganizationForm(forms.Form):

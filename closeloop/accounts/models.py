@@ -15,6 +15,21 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     brand_id = models.SlugField(max_length=64, unique=True, help_text="Qualtrics brandId")
     created_at = models.DateTimeField(default=timezone.now)
+    # Retention (closeloop.accounts.retention): empty is the server's ceiling; a number is
+    # used only up to that ceiling.
+    workflow_run_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="finished workflow runs are deleted after this many days"
+    )
+    workflow_payload_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="runs' payloads, fields and task input/output are erased after this many days",
+    )
+    delivery_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="deliveries (distribution history) are deleted after this many days",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -30,5 +30,10 @@ urlpatterns = [
         name="revoke_invitation",
     ),
     path("settings/organization/", views.organization, name="organization"),
+    path(
+        "settings/organization/retention/",
+        views.organization_retention,
+        name="organization_retention",
+    ),
     path("settings/organization/switch/", views.switch_organization, name="switch_organization"),
 ]

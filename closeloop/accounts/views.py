@@ -16,13 +16,14 @@ from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from closeloop.accounts import actions, queries
+from closeloop.accounts import actions, queries, retention
 from closeloop.accounts.forms import (
     AcceptInvitationForm,
     InviteForm,
     LoginForm,
     OrganizationForm,
     ProfileForm,
+    RetentionForm,
     RoleForm,
     SetupForm,
     SwitchOrganizationForm,
@@ -165,6 +166,10 @@ def organization(request):
             )
             messages.success(request, "The organization was renamed.")
             return redirect("accounts:organization")
+    return _organization_page(request, form=form)
+
+
+def _organization_page(request, *, form=None, retention_form=None):
     memberships = queries.memberships_of_user(request.user)
     switch_form = SwitchOrganizationForm(
         memberships=memberships, initial={"organization": request.organization.id}
@@ -173,10 +178,35 @@ def organization(request):
         request,
         "accounts/organization.html",
         "organization",
-        form=form,
+        form=form or OrganizationForm(instance=request.organization),
+        retention_form=retention_form or RetentionForm(organization=request.organization),
+        retention=retention.retention_of(request.organization),
         switch_form=switch_form,
         can_switch=len(memberships) > 1,
     )
+
+
+@require_POST
+@organization_required
+def organization_retention(request):
+    if not request.membership.can_administer:
+        return HttpResponseForbidden("Only owners and admins can change how long data is kept.")
+    form = RetentionForm(request.POST, organization=request.organization)
+    if form.is_valid():
+        try:
+            actions.set_retention(
+                request.organization,
+                request.user,
+                runs=form.cleaned_data["runs"],
+                payloads=form.cleaned_data["payloads"],
+                deliveries=form.cleaned_data["deliveries"],
+            )
+        except actions.AccountsError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "Retention was saved; the next clean-up applies it.")
+            return redirect("accounts:organization")
+    return _organization_page(request, retention_form=form)
 
 
 @require_POST
