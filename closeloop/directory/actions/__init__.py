@@ -13,6 +13,7 @@ from closeloop.directory.actions.bulk_upsert import upsert_checked_rows, upsert_
 from closeloop.directory.actions.contacts import (
     create_contact,
     delete_contact,
+    preview_upsert,
     remove_embedded_data,
     update_contact,
     upsert_contact,
@@ -22,6 +23,7 @@ from closeloop.directory.actions.directories import (
     create_directory,
     default_directory,
     update_directory_settings,
+    would_be_default_directory,
 )
 from closeloop.directory.actions.drafts import CONTACT_UPDATE_FIELDS, INSERT_ATTRIBUTES
 from closeloop.directory.actions.fields import FIELD_ATTRIBUTES, MATCH_COLUMNS, contact_values
@@ -86,6 +88,7 @@ __all__ = [
     "log_messages_statement",
     "opt_out_token",
     "opt_out_url",
+    "preview_upsert",
     "read_opt_out_token",
     "recount_mailing_list",
     "remove_embedded_data",
@@ -101,4 +104,5 @@ __all__ = [
     "upsert_contact_transaction",
     "upsert_contacts_bulk",
     "upsert_import_chunk",
+    "would_be_default_directory",
 ]

@@ -47,21 +47,8 @@ def upsert_contact(
             contact = find_duplicate(directory, lookup, for_update=True)
             if contact is not None:
                 break
-        created = contact is None
-        if created:
-            contact = Contact(organization_id=directory.organization_id, directory=directory)
-            contact.created_at = now
-            for name, value in values.items():
-                set_field(contact, name, value, region)
-            contact.embedded_data = {k: v for k, v in embedded.items() if v.strip()}
-            changed = True
-        else:
-            changed = merge_into(contact, values, embedded, region)
-        if unsubscribe and not contact.unsubscribed:
-            contact.unsubscribed, contact.unsubscribed_at = True, now
-            changed = True
+        contact, created, changed = _fill(directory, contact, values, embedded, unsubscribe, now)
         if changed:
-            contact.modified_at = now
             contact.save()
         if mailing_list is not None:
             add_to_mailing_list(mailing_list, contact)
@@ -71,6 +58,56 @@ def upsert_contact(
         "created" if created else "matched",
         directory.public_id,
         getattr(actor, "public_id", actor),
+    )
+    return contact, created
+
+
+def _fill(directory, contact, values, embedded, unsubscribe, now) -> tuple[Contact, bool, bool]:
+    """The matched contact (None: a new one) with the incoming values: (contact, created,
+    changed). Writes nothing."""
+    region = directory.default_phone_region
+    created = contact is None
+    if created:
+        contact = Contact(organization_id=directory.organization_id, directory=directory)
+        contact.created_at = now
+        for name, value in values.items():
+            set_field(contact, name, value, region)
+        contact.embedded_data = {k: v for k, v in embedded.items() if v.strip()}
+        changed = True
+    else:
+        changed = merge_into(contact, values, embedded, region)
+    if unsubscribe and not contact.unsubscribed:
+        contact.unsubscribed, contact.unsubscribed_at = True, now
+        changed = True
+    if changed:
+        contact.modified_at = now
+    return contact, created, changed
+
+
+def preview_upsert(
+    directory: Directory,
+    fields: Mapping,
+    embedded_data: Mapping | None = None,
+    *,
+    mailing_list: MailingList | None = None,
+) -> tuple[Contact, bool]:
+    """What upsert_contact would return, without writing anything (for dry runs): the matched
+    contact with the incoming values merged in, or a new unsaved contact (its public_id only
+    a stand-in). Raises InvalidValue exactly when upsert_contact would. The contact must not
+    be saved. `directory` may be unsaved (would_be_default_directory): nothing matches then."""
+    values = clean_text_fields(fields)
+    unsubscribe = clean_bool(fields.get("unsubscribed"), "unsubscribed")
+    embedded = clean_embedded_data(embedded_data)
+    check_list(directory, mailing_list)
+    contact = None
+    if directory.pk is not None:
+        region = directory.default_phone_region
+        for lookup in dedup.lookups(directory.dedup_rules, values, embedded, region):
+            contact = find_duplicate(directory, lookup)
+            if contact is not None:
+                break
+    contact, created, _changed = _fill(
+        directory, contact, values, embedded, unsubscribe, timezone.now()
     )
     return contact, created
 

@@ -34,6 +34,15 @@ def default_directory(organization) -> Directory:
     return directory
 
 
+def would_be_default_directory(organization) -> Directory:
+    """default_directory without creating it (for dry runs): the default directory, or the one
+    default_directory would create, unsaved."""
+    directory = Directory.objects.filter(organization=organization, is_default=True).first()
+    if directory is None:
+        directory = Directory(organization=organization, name="Main directory", is_default=True)
+    return directory
+
+
 def update_directory_settings(
     directory: Directory,
     *,
