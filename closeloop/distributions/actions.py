@@ -71,11 +71,74 @@ def create_distribution(
     reply_to: str = "",
     send_at: datetime | None = None,
 ) -> Distribution:
-    """Check everything, then record the distribution and schedule its preparation job.
+    """Check everything (check_distribution), then record the distribution and schedule its
+    preparation job.
 
     Exactly one recipient source: a mailing list, a contact (optionally for a workflow run) or
     a transaction batch. Nothing is written when a check fails.
     """
+    values = check_distribution(
+        organization,
+        survey,
+        channel=channel,
+        mailing_list=mailing_list,
+        contact=contact,
+        transaction_batch=transaction_batch,
+        workflow_run_id=workflow_run_id,
+        link_type=link_type,
+        link_expires_at=link_expires_at,
+        message=message,
+        subject=subject,
+        html_body=html_body,
+        text_body=text_body,
+        from_name=from_name,
+        from_email=from_email,
+        reply_to=reply_to,
+        send_at=send_at,
+    )
+    with transaction.atomic():
+        distribution = Distribution.objects.create(
+            organization=organization,
+            survey=survey,
+            owner=owner,
+            mailing_list=mailing_list,
+            contact=contact,
+            transaction_batch=transaction_batch,
+            workflow_run_id=(workflow_run_id or "")[:64],
+            embedded_data=_clean_embedded(embedded_data),
+            link_type=link_type,
+            link_expires_at=link_expires_at,
+            library_message=message,
+            **values,
+        )
+        _schedule(distribution)
+    log.info("distribution %s created for %s", distribution.public_id, survey.public_id)
+    return distribution
+
+
+def check_distribution(
+    organization,
+    survey,
+    *,
+    channel: str = Channel.EMAIL,
+    mailing_list=None,
+    contact=None,
+    transaction_batch=None,
+    workflow_run_id: str = "",
+    link_type: str = LinkType.INDIVIDUAL,
+    link_expires_at: datetime | None = None,
+    message: Message | None = None,
+    subject: str = "",
+    html_body: str = "",
+    text_body: str = "",
+    from_name: str = "",
+    from_email: str = "",
+    reply_to: str = "",
+    send_at: datetime | None = None,
+) -> dict:
+    """Every check create_distribution makes, writing nothing: DistributionError naming the
+    first rule broken, else the checked values (channel, recipient kind, content, sender, send
+    time). A dry run passes a contact that does not exist yet (unsaved) as the recipient."""
     if survey.organization_id != organization.pk:
         raise DistributionError("The survey belongs to another organization.")
     try:
@@ -133,32 +196,17 @@ def create_distribution(
         raise DistributionError("The link expiration date is in the past.")
     if send_at is not None and link_expires_at is not None and link_expires_at <= send_at:
         raise DistributionError("The links would expire before the distribution is sent.")
-    with transaction.atomic():
-        distribution = Distribution.objects.create(
-            organization=organization,
-            survey=survey,
-            owner=owner,
-            channel=channel,
-            recipient_kind=recipient_kind,
-            mailing_list=mailing_list,
-            contact=contact,
-            transaction_batch=transaction_batch,
-            workflow_run_id=(workflow_run_id or "")[:64],
-            embedded_data=_clean_embedded(embedded_data),
-            link_type=link_type,
-            link_expires_at=link_expires_at,
-            library_message=message,
-            subject=subject,
-            html_body=html_body,
-            text_body=text_body,
-            from_name=from_name,
-            from_email=from_email,
-            reply_to=reply_to,
-            send_at=max(send_at or now, now),
-        )
-        _schedule(distribution)
-    log.info("distribution %s created for %s", distribution.public_id, survey.public_id)
-    return distribution
+    return {
+        "channel": channel,
+        "recipient_kind": recipient_kind,
+        "subject": subject,
+        "html_body": html_body,
+        "text_body": text_body,
+        "from_name": from_name,
+        "from_email": from_email,
+        "reply_to": reply_to,
+        "send_at": max(send_at or now, now),
+    }
 
 
 def _with_message(
