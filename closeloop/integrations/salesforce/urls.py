@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.integrations.salesforce import views
+from closeloop.integrations.salesforce import task_views, views
 
 app_name = "salesforce"
 
@@ -12,4 +12,9 @@ urlpatterns = [
     path("<str:public_id>/reconnect/", views.reconnect, name="reconnect"),
     path("<str:public_id>/share/", views.share, name="share"),
     path("<str:public_id>/remove/", views.remove, name="remove"),
+    path(
+        "task-editor/<str:workflow_id>/<str:task_key>/",
+        task_views.task_editor,
+        name="task-editor",
+    ),
 ]

@@ -68,7 +68,7 @@ def linked(
     )
 
 
-def salesforce_task(account, name: str = "Write back", **config) -> dict:
+def salesforce_task(account, /, name: str = "Write back", **config) -> dict:
     base = {
         "account": account.public_id,
         "operation": "insert",
