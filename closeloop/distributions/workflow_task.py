@@ -28,8 +28,10 @@ from django.utils import timezone
 from closeloop.directory import actions as directory
 from closeloop.directory import queries as directory_queries
 from closeloop.directory.dedup import normalize_phone
-from closeloop.distributions import actions, queries
+from closeloop.directory.models import Contact
+from closeloop.distributions import actions, preflight, queries
 from closeloop.distributions.forms import library_choices
+from closeloop.distributions.models import new_distribution_id
 from closeloop.surveys.actions import SurveyNotActive, require_active
 from closeloop.surveys.queries import survey_of, surveys_of
 from closeloop.workflows.registry import DryRun, OfferedField, TaskContext, TaskFailed, TaskType
@@ -195,11 +197,19 @@ class DistributeSurveyTask(TaskType):
             )
         return survey
 
-    def _contact(self, context: TaskContext, *, create: bool):
+    def _contact(self, context: TaskContext, *, dry: bool = False):
+        """The contact to invite: the one named by contactId, or the one the email / mobile
+        number matches or creates in the default directory. In a dry run nothing is created:
+        a contact an earlier task would create comes from context.dry_records, and a new one
+        is an unsaved stand-in (directory.preview_upsert)."""
         config = context.config
         contact_id = (config.get("contactId") or "").strip()
         if contact_id:
-            contact = directory_queries.contact(context.organization, contact_id)
+            contact = context.dry_records.get(contact_id) if dry else None
+            if not isinstance(contact, Contact) or contact.organization_id != (
+                context.organization.pk
+            ):
+                contact = directory_queries.contact(context.organization, contact_id)
             if contact is None:
                 raise TaskFailed(f"There is no contact {contact_id!r} in this organization.")
             return contact
@@ -211,7 +221,10 @@ class DistributeSurveyTask(TaskType):
             raise TaskFailed(
                 "The contact ID and the mobile number are both empty after piped text."
             )
-        target = directory.default_directory(context.organization)
+        if dry:
+            target = directory.would_be_default_directory(context.organization)
+        else:
+            target = directory.default_directory(context.organization)
         if phone and config.get("channel") in ("sms", "sms2way"):
             _require_mobile_number(phone, target.default_phone_region)
         fields = {"email": email} if email else {}
@@ -220,56 +233,71 @@ class DistributeSurveyTask(TaskType):
         for name in ("firstName", "lastName"):
             if config.get(name):
                 fields[name] = config[name]
-        if not create:
-            return None
-        contact, _created = directory.upsert_contact(target, fields, {}, actor=context.owner)
+        if dry:
+            contact, _created = directory.preview_upsert(target, fields, {})
+        else:
+            contact, _created = directory.upsert_contact(target, fields, {}, actor=context.owner)
         return contact
 
-    def run(self, context: TaskContext) -> dict:
-        survey = self._survey(context)
-        contact = self._contact(context, create=True)
+    def _distribution_arguments(self, context: TaskContext, contact) -> dict:
         config = context.config
         expires = None
         if (config.get("linkExpiryDays") or "").isdigit():
             expires = timezone.now() + timedelta(days=int(config["linkExpiryDays"]))
+        return {
+            "contact": contact,
+            "workflow_run_id": str(getattr(context.run, "public_id", "") or context.run or "x"),
+            "channel": config.get("channel") or "email",
+            **_content(context),
+            "from_name": config.get("fromName", ""),
+            "from_email": config.get("fromEmail", ""),
+            "reply_to": config.get("replyToEmail", ""),
+            "link_expires_at": expires,
+        }
+
+    def run(self, context: TaskContext) -> dict:
+        survey = self._survey(context)
+        contact = self._contact(context)
+        arguments = self._distribution_arguments(context, contact)
         try:
             distribution = actions.create_distribution(
-                context.organization,
-                survey,
-                owner=context.owner,
-                contact=contact,
-                workflow_run_id=str(getattr(context.run, "public_id", "") or context.run or "x"),
-                channel=config.get("channel") or "email",
-                **_content(context),
-                from_name=config.get("fromName", ""),
-                from_email=config.get("fromEmail", ""),
-                reply_to=config.get("replyToEmail", ""),
-                link_expires_at=expires,
+                context.organization, survey, owner=context.owner, **arguments
             )
         except actions.DistributionError as error:
             raise TaskFailed(str(error)) from None
         return {"distributionId": distribution.public_id, "contactId": contact.public_id}
 
     def dry_run(self, context: TaskContext) -> DryRun:
+        """Every check run() makes (actions.check_distribution, on the contact an earlier task
+        would create if need be), then what the send path would decide for this contact
+        (opted out, blocked address, frequency rules): such an invitation is recorded but
+        skipped, a warning rather than a failure, as in a real run. Writes nothing."""
         try:
             survey = self._survey(context)
-            contact = self._contact(context, create=False)
-        except TaskFailed as error:
+            contact = self._contact(context, dry=True)
+            arguments = self._distribution_arguments(context, contact)
+            actions.check_distribution(context.organization, survey, **arguments)
+        except (TaskFailed, ValueError) as error:  # and DistributionError, InvalidValue
             return DryRun(f"Would fail: {error}", {}, (str(error),))
-        channel = context.config.get("channel") or "email"
+        channel = arguments["channel"]
         if channel == "email":
-            who = contact.email if contact is not None else context.config.get("email")
+            who = contact.email
             what = "email an invitation to"
         else:
-            who = contact.phone_e164 if contact is not None else context.config.get("phone")
+            who = contact.phone_e164
             what = "text an invitation to" if channel == "sms" else "ask by SMS"
-        return DryRun(
-            f"Would {what} {survey.name} to {who}.",
-            {
-                "distributionId": "(new distribution)",
-                "contactId": contact.public_id if contact else "(contact by email)",
-            },
-        )
+        new = " (a new contact)" if contact.pk is None else f" ({contact.public_id})"
+        summary = f"Would {what} {survey.name} to {who}{new}."
+        output = {"distributionId": new_distribution_id(), "contactId": contact.public_id}
+        skipped = preflight.invitation_verdict(context.organization, survey, channel, contact)
+        warnings: tuple[str, ...] = ()
+        if skipped:
+            summary = (
+                f"Would record a distribution of {survey.name} to {who}{new}, but not send it: "
+                f"{skipped}"
+            )
+            warnings = (f"The invitation would not be sent: {skipped}",)
+        return DryRun(summary, output, warnings=warnings, records={contact.public_id: contact})
 
     def config_from_form(self, data, previous: Mapping) -> dict:
         return self.clean_config({name: data.get(name, "") for name in FIELDS})

@@ -6,6 +6,12 @@ conditions and piped text, and how it deduplicates deliveries. A **task type** s
 step does: its configuration, its validation, the fields of its output (which later tasks
 can pipe as `~{ch://<task id>/<field>}`), `run(context) -> output` and `dry_run(context)`.
 
+A dry run walks the task chain as a run would, writing and sending nothing: each task's
+dry_run returns the output the real run would give (DryRun.output, piped into later tasks),
+and the records it would write (DryRun.records, an unsaved model instance by its id), which
+later tasks' dry runs find in TaskContext.dry_records before they look in the database. It
+says "would fail" (DryRun.problems) exactly when the real run with the same input would fail.
+
 To add one (e.g. in closeloop/integrations/salesforce/workflow.py), subclass and register
 it when the app is ready:
 
@@ -80,15 +86,32 @@ class TaskContext:
     idempotency_key: str = ""  # stable across attempts of this task in this run
     attempt: int = 1
     dry: bool = False
+    # A dry run only: what earlier tasks' dry runs would have written, by the id their output
+    # gives it (DryRun.records), e.g. {"CID_…": an unsaved Contact}. Look an id up here before
+    # the database: a record an earlier task would create does not exist yet.
+    dry_records: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class DryRun:
-    """What a task would do: a sentence, and an output shaped like the real one."""
+    """What a task would do: a sentence, and an output shaped like the real one.
+
+    `problems` non-empty means the task would fail (the real run with this input fails),
+    and the summary starts "Would fail: ". `warnings`: the task would succeed but not do all
+    it is meant to (an invitation that would be skipped: an opted-out contact). `records`:
+    what the task would write, unsaved, by the id its output names (a would-be contact under
+    output["contactId"]), handed to later tasks' dry runs as TaskContext.dry_records.
+    """
 
     summary: str
     output: dict = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    records: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def would_fail(self) -> bool:
+        return bool(self.problems)
 
 
 class EventType:

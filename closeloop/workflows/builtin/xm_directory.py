@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from django.db import transaction
 from django.utils import timezone
 
-from closeloop.directory import actions, dedup, queries
-from closeloop.directory.values import clean_embedded_data, clean_text_fields
+from closeloop.directory import actions, queries
+from closeloop.directory.models import new_transaction_id
+from closeloop.directory.values import clean_transaction_data, parse_transaction_date
 from closeloop.workflows.lookup_cache import default_directories
 from closeloop.workflows.registry import (
     DryRun,
@@ -191,19 +192,24 @@ class XmDirectoryTask(TaskType):
 
     # Running ---------------------------------------------------------------------------------
 
-    def _targets(self, context: TaskContext):
+    def _targets(self, context: TaskContext, *, dry: bool = False):
+        """The directory and mailing list; in a dry run the default directory is not created
+        (an unsaved one stands in when there is none yet)."""
         config = context.config
         directory_id = config.get("directory") or ""
         if directory_id:
             directory = queries.directory(context.organization, directory_id)
             if directory is None:
                 raise TaskFailed(f"The directory {directory_id} no longer exists.")
+        elif dry:
+            directory = actions.would_be_default_directory(context.organization)
         else:
             directory = _default_directory(context.organization)
         mailing_list = None
         list_id = config.get("mailingList") or ""
         if list_id:
-            mailing_list = queries.mailing_list(context.organization, list_id, directory)
+            if directory.pk is not None:
+                mailing_list = queries.mailing_list(context.organization, list_id, directory)
             if mailing_list is None:
                 raise TaskFailed(f"The mailing list {list_id} no longer exists in this directory.")
         return directory, mailing_list
@@ -300,42 +306,40 @@ class XmDirectoryTask(TaskType):
         return outputs
 
     def dry_run(self, context: TaskContext) -> DryRun:
+        """What run() would do, checked the same way and written nowhere: the contact it would
+        create or update (unsaved, with the mapped fields merged in) is handed to later tasks
+        as a record under its contactId."""
+        transaction_mode = context.config.get("mode") == "transaction"
         try:
-            directory, mailing_list = self._targets(context)
+            directory, mailing_list = self._targets(context, dry=True)
             fields, embedded = self._values(context.config)
-            values = clean_text_fields(fields)
-            clean_embedded_data(embedded)
+            contact, created = actions.preview_upsert(
+                directory, fields, {} if transaction_mode else embedded, mailing_list=mailing_list
+            )
+            if transaction_mode:
+                parse_transaction_date(context.config.get("transactionDate") or timezone.now())
+                clean_transaction_data(embedded)
         except (ValueError, TaskFailed) as error:
             return DryRun(f"Would fail: {error}", {}, (str(error),))
-        found = dedup.lookups(
-            directory.dedup_rules, values, embedded, directory.default_phone_region
-        )
-        match = None
-        for lookup in found:
-            match = actions.find_duplicate(directory, lookup)
-            if match is not None:
-                break
-        who = values.get("email") or values.get("phone") or values.get("extRef")
-        if match is None:
+        who = contact.email or contact.phone or contact.ext_ref
+        if created:
             summary = f"Would create a new contact {who} in {directory.name}"
         else:
-            summary = f"Would update contact {match.public_id} ({who}) in {directory.name}"
-        if context.config.get("mode") == "transaction":
+            summary = f"Would update contact {contact.public_id} ({who}) in {directory.name}"
+        if transaction_mode:
             summary += f", and add a transaction with {len(embedded)} field(s)"
         elif embedded:
             summary += f", with embedded data {', '.join(sorted(embedded))}"
         if mailing_list is not None:
             summary += f", in the mailing list {mailing_list.name}"
         output = {
-            "contactId": match.public_id if match else "(new contact)",
-            "created": match is None,
-            "transactionId": "(new transaction)"
-            if context.config.get("mode") == "transaction"
-            else "",
+            "contactId": contact.public_id,
+            "created": created,
+            "transactionId": new_transaction_id() if transaction_mode else "",
             "directoryId": directory.public_id,
             "mailingListId": mailing_list.public_id if mailing_list else "",
         }
-        return DryRun(summary + ".", output)
+        return DryRun(summary + ".", output, records={contact.public_id: contact})
 
     def config_from_form(self, data, previous: Mapping) -> dict:
         config = {

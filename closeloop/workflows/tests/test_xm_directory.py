@@ -5,7 +5,7 @@ import json
 import pytest
 
 from closeloop.directory import actions as directory_actions
-from closeloop.directory.models import Contact, MailingListMembership
+from closeloop.directory.models import Contact, Directory, MailingListMembership
 from closeloop.workflows import actions, mapping
 from closeloop.workflows.builtin.xm_directory import XmDirectoryTask
 from closeloop.workflows.models import RunStatus, TaskRun
@@ -107,6 +107,14 @@ def test_dry_run_says_what_would_happen_and_writes_nothing(org_a):
     )
     assert result.output["created"] is True
     assert not Contact.objects.exists()
+    assert not Directory.objects.exists()  # nor the default directory
+    (would_be,) = result.records.values()
+    assert result.output["contactId"] == would_be.public_id
+    assert (would_be.pk, would_be.email, would_be.embedded_data) == (
+        None,
+        "ada@example.com",
+        {"Store": "Soho"},
+    )
 
     directory = directory_actions.default_directory(organization)
     existing, _ = directory_actions.upsert_contact(directory, {"email": "ada@example.com"})
