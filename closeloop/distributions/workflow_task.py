@@ -106,6 +106,7 @@ class DistributeSurveyTask(TaskType):
     label = "Distribute survey"
     description = "Email or text a survey invitation, or ask a two-way SMS survey, to one contact."
     atomic = True
+    side_effects = "send survey invitations"
     editor_template = "distributions/workflow_task.html"
 
     def default_config(self) -> dict:

@@ -168,6 +168,10 @@ class TaskType:
     description: str = ""
     atomic: bool = True  # run() in the transaction that records the task's completion
     editor_template: str = ""
+    # What run() does that a replay would do again for people or other systems, as the end of
+    # "This replay will: …" ("send survey invitations", "write to Salesforce"); empty when it
+    # does neither. A non-atomic task that leaves it empty is shown as "call <label>".
+    side_effects: str = ""
 
     def default_config(self) -> dict:
         return {}

@@ -69,6 +69,7 @@ class XmDirectoryTask(TaskType):
     label = "XM Directory"
     description = "Add or update a contact, with embedded data or a transaction."
     atomic = True
+    side_effects = "update contacts in XM Directory"
     editor_template = "workflows/tasks/xm_directory.html"
 
     def default_config(self) -> dict:
