@@ -30,6 +30,7 @@ post has the same limit (a feed item has no field for a key).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -55,6 +56,8 @@ from closeloop.workflows.registry import (
     TaskFailed,
     TaskType,
 )
+
+log = logging.getLogger("closeloop.salesforce")
 
 OPERATIONS = {
     "insert": "Insert a record",
@@ -388,6 +391,9 @@ class SalesforceTask(TaskType):
                 )
             except (TaskFailed, RetryLater) as error:
                 fields_error = str(error)
+            except Exception as error:  # the editor must open whatever Salesforce does
+                log.exception("describing %s as %s failed", sobject, account.public_id)
+                fields_error = f"{type(error).__name__}: {error}"
         return {
             **context,
             "environment": environment_word(account) if account is not None else "",
