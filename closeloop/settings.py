@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "closeloop.api",
     "closeloop.integrations.twilio",
     "closeloop.integrations.salesforce",
+    "closeloop.integrations.segment",
 ]
 
 MIDDLEWARE = [
