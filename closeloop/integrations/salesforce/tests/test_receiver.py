@@ -256,7 +256,7 @@ def test_a_database_failure_is_a_server_fault_so_salesforce_retries(client, endp
 
 @pytest.mark.django_db(transaction=True)
 def test_a_removed_account_refuses_messages(client, endpoint):
-    workflow, url = endpoint
+    _, url = endpoint
     ConnectedAccount.objects.all().delete()
     lookup_cache.forget_all()
     response = post(client, url, sample("case_closed.xml"))
