@@ -11,6 +11,7 @@ import pytest
 from closeloop.distributions.tests.conftest import make_survey
 from closeloop.jobs.models import Job
 from closeloop.workflows import actions, lookup_cache
+from closeloop.workflows import jobs as _jobs  # noqa: F401  (registers the run handlers)
 from closeloop.workflows.models import WorkflowRun
 
 FIXTURES = Path(__file__).parent / "fixtures"
