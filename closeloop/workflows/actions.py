@@ -55,6 +55,7 @@ class CannotRetry(ValueError):
 
 
 def retention_days() -> int:
+    """The server's ceiling for workflow runs (an organization may keep them for less)."""
     return int(getattr(settings, "CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
 
 
@@ -292,7 +293,7 @@ def capture_event(workflow: Workflow, payload_text: str) -> bool:
 # Runs ----------------------------------------------------------------------------------------
 
 
-def _enqueue_run(run: WorkflowRun) -> None:
+def enqueue_run(run: WorkflowRun) -> None:
     # A first attempt's job is enqueued with the run it belongs to, so it needs no key (and
     # saves the key's savepoint on the hot path); a retry's job is keyed by its attempt.
     key = None if run.generation == 1 else f"{RUN_JOB}:{run.public_id}:{run.generation}"
@@ -367,7 +368,7 @@ def start_run(
         with transaction.atomic():
             run.save(force_insert=True)
             if run.status == RunStatus.QUEUED:
-                _enqueue_run(run)
+                enqueue_run(run)
     except IntegrityError:
         existing = _run_with_key(workflow, dedup_key)
         if existing is None:
@@ -427,7 +428,11 @@ def retry_run(run: WorkflowRun, user=None, *, from_failed_task: bool = False) ->
     with transaction.atomic():
         run = WorkflowRun.objects.select_for_update().get(pk=run.pk)
         if run.status != RunStatus.FAILED:
-            raise CannotRetry(f"Only failed runs can be retried; this one is {run.status}.")
+            raise CannotRetry(
+                f"Only failed runs can be retried; this one is {run.status}. Replay it instead."
+            )
+        if run.payload_erased_at is not None:
+            raise CannotRetry("This run's payload was erased (retention); it cannot be retried.")
         workflow = Workflow.objects.select_related("survey").get(pk=run.workflow_id)
         previous = {
             task_run.task_id: task_run
@@ -444,7 +449,7 @@ def retry_run(run: WorkflowRun, user=None, *, from_failed_task: bool = False) ->
         if not from_failed_task:
             run.status = RunStatus.QUEUED
             run.save()
-            _enqueue_run(run)
+            enqueue_run(run)
             return run
         task_runs = _task_runs_resuming(run, definition["tasks"], previous)
         if not task_runs:
@@ -495,15 +500,15 @@ def _task_runs_resuming(run: WorkflowRun, tasks: list, previous: dict) -> list[T
     return task_runs if resuming else []
 
 
-def delete_old_runs(before: datetime, batch: int = 1000) -> int:
-    """Workflow reporting retention: forget finished runs received before `before`."""
+def delete_old_runs(before: datetime, batch: int = 1000, *, organization=None) -> int:
+    """Workflow reporting retention: forget finished runs received before `before` (of one
+    organization, or of all; closeloop.workflows.retention applies each one's setting)."""
     deleted_total = 0
+    old = WorkflowRun.objects.filter(created_at__lt=before, status__in=FINISHED_RUN_STATUSES)
+    if organization is not None:
+        old = old.filter(organization=organization)
     while True:
-        ids = list(
-            WorkflowRun.objects.filter(
-                created_at__lt=before, status__in=FINISHED_RUN_STATUSES
-            ).values_list("id", flat=True)[:batch]
-        )
+        ids = list(old.values_list("id", flat=True)[:batch])
         if not ids:
             return deleted_total
         with transaction.atomic():

@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.utils import timezone
-
 from closeloop.jobs.registry import job_handler
 from closeloop.jobs.schedule import recurring
-from closeloop.workflows import actions, engine
+from closeloop.workflows import actions, engine, replays, retention
 
 log = logging.getLogger("closeloop.workflows")
 
@@ -33,9 +31,20 @@ def run_task_outside_transaction(payload: dict, job) -> None:
     engine.process_task_outside_transaction(payload["run"], payload["task_run"])
 
 
+@job_handler(replays.BULK_REPLAY_JOB, atomic=False, lease_seconds=300)
+def bulk_replay(payload: dict, job) -> None:
+    """Idempotent: each batch commits with the progress, and its replays are keyed by
+    (bulk replay, original), so a job run again goes on where it stopped."""
+    replays.run_bulk_replay(payload["bulk_replay"])
+
+
 @recurring("workflows.delete_old_runs", every=timedelta(hours=1))
 def delete_old_runs(payload: dict, job) -> None:
-    before = timezone.now() - timedelta(days=actions.retention_days())
-    deleted = actions.delete_old_runs(before)
-    if deleted:
-        log.info("deleted %s workflow runs older than %s days", deleted, actions.retention_days())
+    """Each organization's retention: old runs deleted, old payloads erased."""
+    cleaned = retention.apply()
+    if cleaned.runs_deleted or cleaned.payloads_erased:
+        log.info(
+            "retention: %s workflow runs deleted, %s payloads erased",
+            cleaned.runs_deleted,
+            cleaned.payloads_erased,
+        )

@@ -158,6 +158,21 @@ class WorkflowRun(models.Model):
     retried_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    replay_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replays",
+        db_index=False,
+        help_text="the run this one replays (a new run of the same event)",
+    )
+    replayed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    payload_erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="payload, fields and task input/output erased (retention)"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -168,6 +183,9 @@ class WorkflowRun(models.Model):
             models.Index(fields=["workflow", "-created_at"], name="run_workflow_created"),
             models.Index(fields=["organization", "status", "-created_at"], name="run_org_status"),
             models.Index(fields=["created_at"], name="run_created"),
+            models.Index(
+                fields=["replay_of"], condition=Q(replay_of__isnull=False), name="run_replay_of"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -186,13 +204,89 @@ class WorkflowRun(models.Model):
 
     @property
     def can_retry(self) -> bool:
-        return self.status == RunStatus.FAILED
+        return self.status == RunStatus.FAILED and self.payload_erased_at is None
+
+    @property
+    def can_replay(self) -> bool:
+        return self.is_finished and self.payload_erased_at is None
 
     @cached_property
     def payload_document(self) -> object:
         """The stored payload as parsed JSON, parsed once per loaded run (a retry's fields
         mapped again and every task's piped text share it); PayloadError when not JSON."""
         return mapping.parse_json(self.payload)
+
+
+def new_bulk_replay_id() -> str:
+    return new_id("RB_")
+
+
+class ReplayDefinition(models.TextChoices):
+    CURRENT = "current", "the workflow's current revision"
+    ORIGINAL = "original", "the revision each run ran with"
+
+
+class BulkReplayStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Replaying"
+    FINISHED = "finished", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class BulkReplay(models.Model):
+    """Replaying the runs a reporting filter showed, as one ledger job that works in batches:
+    the originals are taken in id order up to max_run_id (the newest the filter showed, so
+    that the replays themselves are never replayed), and each batch commits its replays with
+    the cursor (last_run_id) and the counts, so a retried job goes on where it stopped."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    public_id = models.CharField(
+        max_length=32, unique=True, default=new_bulk_replay_id, editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filters = models.JSONField(default=dict, blank=True, help_text="the reporting filter")
+    definition = models.CharField(
+        max_length=16, choices=ReplayDefinition.choices, default=ReplayDefinition.CURRENT
+    )
+    status = models.CharField(
+        max_length=16, choices=BulkReplayStatus.choices, default=BulkReplayStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0, help_text="runs the filter showed")
+    max_run_id = models.BigIntegerField(default=0)
+    last_run_id = models.BigIntegerField(default=0, help_text="originals up to here are done")
+    done = models.PositiveIntegerField(default=0, help_text="originals looked at")
+    replayed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    skip_reasons = models.JSONField(default=dict, blank=True, help_text="{reason: count}")
+    job_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (BulkReplayStatus.FINISHED, BulkReplayStatus.CANCELLED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == BulkReplayStatus.FINISHED:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, round(100 * self.done / self.total))
 
 
 class TaskStatus(models.TextChoices):

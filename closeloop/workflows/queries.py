@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from closeloop.workflows import registry
 from closeloop.workflows.models import (
+    BulkReplay,
     RunStatus,
     TaskRun,
     Workflow,
@@ -124,6 +125,14 @@ class RunFilter:
     text: str = ""
 
 
+def parse_day(value: str | None) -> date | None:
+    """A YYYY-MM-DD date from a filter, None when empty or not a date."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
@@ -158,10 +167,31 @@ def runs_page(organization, filters: RunFilter, *, before_id: int | None = None,
 
 def run(organization, public_id: str) -> WorkflowRun | None:
     return (
-        WorkflowRun.objects.select_related("workflow", "retried_by")
+        WorkflowRun.objects.select_related("workflow", "retried_by", "replay_of", "replayed_by")
         .filter(organization=organization, public_id=public_id)
         .first()
     )
+
+
+def replays_of(run: WorkflowRun, limit: int = 20) -> list[WorkflowRun]:
+    """The newest replays of a run."""
+    return list(
+        WorkflowRun.objects.filter(organization_id=run.organization_id, replay_of=run)
+        .defer("payload", "definition", "fields")
+        .order_by("-id")[:limit]
+    )
+
+
+def bulk_replay(organization, public_id: str) -> BulkReplay | None:
+    return (
+        BulkReplay.objects.select_related("created_by", "cancelled_by")
+        .filter(organization=organization, public_id=public_id)
+        .first()
+    )
+
+
+def recent_bulk_replays(organization, limit: int = 5) -> list[BulkReplay]:
+    return list(BulkReplay.objects.filter(organization=organization).order_by("-id")[:limit])
 
 
 def run_of_workflow(workflow: Workflow, public_id: str) -> WorkflowRun | None:

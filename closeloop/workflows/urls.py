@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.workflows import views, views_runs
+from closeloop.workflows import views, views_replays, views_runs
 
 app_name = "workflows"
 urlpatterns = [
@@ -8,8 +8,16 @@ urlpatterns = [
     path("new", views.workflow_create, name="create"),
     path("runs/", views_runs.run_list, name="runs"),
     path("runs/export.csv", views_runs.run_csv, name="runs-csv"),
+    path("runs/replay", views_replays.bulk_replay_new, name="runs-replay"),
+    path("runs/replays/<str:replay_id>/", views_replays.bulk_replay_detail, name="bulk-replay"),
+    path(
+        "runs/replays/<str:replay_id>/cancel",
+        views_replays.bulk_replay_cancel,
+        name="bulk-replay-cancel",
+    ),
     path("runs/<str:run_id>/", views_runs.run_detail, name="run"),
     path("runs/<str:run_id>/retry", views_runs.run_retry, name="run-retry"),
+    path("runs/<str:run_id>/replay", views_replays.run_replay, name="run-replay"),
     path("<str:workflow_id>/", views.workflow_edit, name="edit"),
     path("<str:workflow_id>/settings", views.workflow_settings, name="settings"),
     path("<str:workflow_id>/event", views.workflow_event, name="event"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 from itertools import groupby
 from urllib.parse import urlencode
 
@@ -16,6 +15,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.accounts.retention import retention_of
 from closeloop.accounts.views import organization_required
 from closeloop.workflows import actions, mapping, queries
 from closeloop.workflows.models import RunStatus, TaskRun
@@ -38,17 +38,10 @@ CSV_COLUMNS = [
 ]
 
 
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def read_filters(request) -> tuple[queries.RunFilter, dict, bool]:
-    """The filters in the query string, their values for the form, and whether a workflow id
-    was given that is not the organization's (then nothing matches)."""
-    params = request.GET
+def read_filters(request, params=None) -> tuple[queries.RunFilter, dict, bool]:
+    """The filters in the query string (or `params`), their values for the form, and whether
+    a workflow id was given that is not the organization's (then nothing matches)."""
+    params = request.GET if params is None else params
     workflow = None
     unknown_workflow = False
     if params.get("workflow"):
@@ -58,8 +51,8 @@ def read_filters(request) -> tuple[queries.RunFilter, dict, bool]:
     filters = queries.RunFilter(
         workflow=workflow,
         status=status if status in RunStatus.values else "",
-        since=_date(params.get("since")),
-        until=_date(params.get("until")),
+        since=queries.parse_day(params.get("since")),
+        until=queries.parse_day(params.get("until")),
         text=params.get("q", "")[: queries.MAX_SEARCH],
     )
     values = {
@@ -94,6 +87,8 @@ def run_list(request):
         "workflows": queries.workflow_choices(request.organization),
         "statuses": RunStatus.choices,
         "is_filtered": any(values.values()),
+        "retention": retention_of(request.organization),
+        "bulk_replays": queries.recent_bulk_replays(request.organization, limit=3),
     }
     return render(request, "workflows/runs.html", context)
 
@@ -170,7 +165,7 @@ def pretty_json(text_or_value: object) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-def _run_or_404(request, run_id: str):
+def run_or_404(request, run_id: str):
     run = queries.run(request.organization, run_id)
     if run is None:
         raise Http404("No such workflow run.")
@@ -179,7 +174,7 @@ def _run_or_404(request, run_id: str):
 
 @organization_required
 def run_detail(request, run_id: str):
-    run = _run_or_404(request, run_id)
+    run = run_or_404(request, run_id)
     task_runs = queries.task_runs_of(run)
     attempts = []
     for generation, items in groupby(task_runs, key=lambda item: item.generation):
@@ -208,6 +203,7 @@ def run_detail(request, run_id: str):
         "fields": sorted(run.fields.items()),
         "attempts": attempts,
         "failed_task": failed_task,
+        "replays": queries.replays_of(run),
     }
     return render(request, "workflows/run.html", context)
 
@@ -215,7 +211,7 @@ def run_detail(request, run_id: str):
 @require_POST
 @organization_required
 def run_retry(request, run_id: str):
-    run = _run_or_404(request, run_id)
+    run = run_or_404(request, run_id)
     from_failed = request.POST.get("from") == "failed"
     try:
         actions.retry_run(run, request.user, from_failed_task=from_failed)

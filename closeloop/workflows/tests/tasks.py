@@ -28,6 +28,14 @@ class EchoTask(TaskType):
         return DryRun("Would echo its config.", dict(context.config))
 
 
+class SenderTask(EchoTask):
+    """Echo, saying it sends messages (what the replay pages warn about)."""
+
+    key = "test.sender"
+    label = "Sender (test)"
+    side_effects = "send test messages"
+
+
 class FlakyTask(TaskType):
     """Fails transiently while the attempt is at most config["failures"]; "permanent" fails."""
 
@@ -87,7 +95,7 @@ class DirectoryThenSleep(XmDirectoryTask):
 
 
 def register() -> None:
-    for task in (EchoTask(), FlakyTask(), RemoteTask(), DirectoryThenSleep()):
+    for task in (EchoTask(), SenderTask(), FlakyTask(), RemoteTask(), DirectoryThenSleep()):
         registry.register_task(task)
 
 
