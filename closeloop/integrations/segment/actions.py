@@ -27,6 +27,13 @@ MAX_EVENT_NAME = 200
 REFUSAL_NOTE_INTERVAL = timedelta(seconds=10)
 
 
+def _forget_cached_secrets() -> None:
+    """The receiver remembers a URL's secret for a moment: forget it now and, in case a
+    request cached the old one meanwhile, again once the change is committed."""
+    lookup_cache.forget_all()
+    transaction.on_commit(lookup_cache.forget_all)
+
+
 class SourceError(ValueError):
     """A source or use case that cannot be made as asked; the message says why."""
 
@@ -57,14 +64,14 @@ def set_secret(workflow: Workflow, secret: str) -> Endpoint:
             "secret_set_at": timezone.now(),
         },
     )
-    transaction.on_commit(lookup_cache.forget_all)
+    _forget_cached_secrets()
     log.info("segment secret set for %s", workflow.public_id)
     return endpoint
 
 
 def clear_secret(workflow: Workflow) -> None:
     Endpoint.objects.filter(workflow=workflow).update(secret_encrypted="", secret_set_at=None)
-    transaction.on_commit(lookup_cache.forget_all)
+    _forget_cached_secrets()
     log.info("segment secret removed from %s", workflow.public_id)
 
 
@@ -203,7 +210,7 @@ def clear_source_secret(source: Source) -> None:
     Endpoint.objects.filter(
         workflow__in=SourceWorkflow.objects.filter(source=source).values("workflow")
     ).update(secret_encrypted="", secret_set_at=None)
-    transaction.on_commit(lookup_cache.forget_all)
+    _forget_cached_secrets()
 
 
 def delete_source(source: Source, user=None) -> int:
