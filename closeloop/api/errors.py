@@ -73,6 +73,11 @@ class MethodNotAllowed(ApiError):
     default_message = "This method is not allowed here."
 
 
+class Conflict(ApiError):
+    status, code = 409, "REQ_06"
+    default_message = "The request conflicts with an earlier one."
+
+
 class TooManyRequests(ApiError):
     status, code = 429, "REQ_04"
     default_message = "Too many requests; slow down and retry later."

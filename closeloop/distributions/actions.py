@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from closeloop.distributions.models import (
     DeliveryStatus,
     Distribution,
     DistributionStatus,
+    IdempotencyKey,
     Kind,
     LinkType,
     Message,
@@ -44,6 +45,7 @@ log = logging.getLogger("closeloop.distributions")
 
 PREPARE_JOB = "distributions.prepare"
 SEND_JOB = "distributions.send_chunk"
+IDEMPOTENCY_PERIOD = timedelta(hours=24)  # how long an Idempotency-Key is remembered
 
 
 # Distributions -------------------------------------------------------------------------------
@@ -114,6 +116,71 @@ def create_distribution(
         _schedule(distribution)
     log.info("distribution %s created for %s", distribution.public_id, survey.public_id)
     return distribution
+
+
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used in the last 24 hours with another request."""
+
+
+def distribution_for_key(organization, key: str, request_hash: str) -> Distribution | None:
+    """The distribution created with this Idempotency-Key in the last 24 hours (None: the key
+    is new or older); IdempotencyConflict when it came with another request."""
+    since = timezone.now() - IDEMPOTENCY_PERIOD
+    found = (
+        IdempotencyKey.objects.select_related("distribution")
+        .filter(organization=organization, key=key, created_at__gt=since)
+        .first()
+    )
+    if found is None:
+        return None
+    if found.request_hash != request_hash:
+        raise IdempotencyConflict(
+            f"The Idempotency-Key {key!r} was used with a different request in the last 24 "
+            f"hours (distribution {found.distribution.public_id}): send the same request to "
+            "get that distribution back, or a new key for a new distribution."
+        )
+    return found.distribution
+
+
+def create_distribution_once(
+    organization, survey, *, idempotency_key: str, request_hash: str, **arguments
+) -> tuple[Distribution, bool]:
+    """create_distribution once per (organization, Idempotency-Key) in 24 hours: (distribution,
+    created). The key again with the same request gives the first distribution back; with
+    another request, IdempotencyConflict. The key's row (unique per organization) is inserted
+    in the transaction that creates the distribution, so of two requests at once with one key
+    the second waits for the first to commit, fails the constraint, rolls back everything it
+    did and answers with the first one's distribution."""
+    found = distribution_for_key(organization, idempotency_key, request_hash)
+    if found is not None:
+        return found, False
+    try:
+        with transaction.atomic():
+            IdempotencyKey.objects.filter(
+                organization=organization,
+                key=idempotency_key,
+                created_at__lte=timezone.now() - IDEMPOTENCY_PERIOD,
+            ).delete()
+            distribution = create_distribution(organization, survey, **arguments)
+            IdempotencyKey.objects.create(
+                organization=organization,
+                key=idempotency_key,
+                request_hash=request_hash,
+                distribution=distribution,
+            )
+    except IntegrityError:
+        found = distribution_for_key(organization, idempotency_key, request_hash)
+        if found is None:
+            raise
+        return found, False
+    return distribution, True
+
+
+def forget_idempotency_keys(now: datetime | None = None) -> int:
+    """Delete the Idempotency-Keys older than 24 hours; the number deleted."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_PERIOD
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lte=cutoff).delete()
+    return deleted
 
 
 def check_distribution(

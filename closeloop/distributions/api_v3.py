@@ -13,6 +13,10 @@
                                              survey (method Interactive); message, recipients,
                                              surveyId, sendDate, embeddedData
 
+Both POSTs that create a distribution honour an Idempotency-Key header: the same key and body
+within 24 hours answer with the first distribution (nothing is sent again); the same key with
+another body is a 409 (REQ_06). Keys are per organization.
+
 Register with `api.add_router("", distributions_v3_router)` in closeloop/api/v3.py.
 """
 
@@ -24,9 +28,9 @@ from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 from ninja import Router, Schema
 
-from closeloop.api import qualtrics
+from closeloop.api import idempotency, qualtrics
 from closeloop.api.auth import token_of
-from closeloop.api.errors import InvalidRequest, NotFound
+from closeloop.api.errors import Conflict, InvalidRequest, NotFound
 from closeloop.directory import queries as directory_queries
 from closeloop.distributions import actions, queries
 from closeloop.distributions.models import Distribution, Kind
@@ -185,9 +189,69 @@ def _list_or_contact(organization, recipients: Recipients) -> dict:
     return found
 
 
-@router.post("/distributions", response=qualtrics.responses(Created, 404), summary="Create")
+IDEMPOTENCY_PARAMETER = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": idempotency.HEADER,
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH},
+            "description": (
+                "Any 1 to 255 printable ASCII characters, new for each distribution (a UUID). "
+                "The same key and body within 24 hours answer with the first distribution; "
+                "the same key with another body is a 409."
+            ),
+        }
+    ]
+}
+
+
+def _idempotency(request, operation: str) -> tuple[str, str] | None:
+    """(key, request fingerprint) when the request carries an Idempotency-Key."""
+    key = idempotency.idempotency_key(request)
+    if key is None:
+        return None
+    return key, idempotency.request_fingerprint(request, operation)
+
+
+def _replay(request, once: tuple[str, str] | None) -> dict | None:
+    """The answer to a request sent again with its Idempotency-Key: the first distribution."""
+    if once is None:
+        return None
+    try:
+        found = actions.distribution_for_key(token_of(request).organization, *once)
+    except actions.IdempotencyConflict as error:
+        raise Conflict(str(error)) from None
+    return qualtrics.ok({"id": found.public_id}, request=request) if found else None
+
+
+def _create(request, survey, once: tuple[str, str] | None, **arguments) -> Distribution:
+    organization = token_of(request).organization
+    try:
+        if once is None:
+            return actions.create_distribution(organization, survey, **arguments)
+        distribution, _created = actions.create_distribution_once(
+            organization, survey, idempotency_key=once[0], request_hash=once[1], **arguments
+        )
+        return distribution
+    except actions.IdempotencyConflict as error:
+        raise Conflict(str(error)) from None
+    except actions.DistributionError as error:
+        raise InvalidRequest(str(error)) from None
+
+
+@router.post(
+    "/distributions",
+    response=qualtrics.responses(Created, 404, 409),
+    summary="Create",
+    openapi_extra=IDEMPOTENCY_PARAMETER,
+)
 def create_distribution(request, body: CreateDistribution):
     organization = token_of(request).organization
+    once = _idempotency(request, "distributions")
+    replayed = _replay(request, once)
+    if replayed is not None:
+        return replayed
     survey = survey_of(organization, body.surveyLink.surveyId)
     if survey is None:
         raise NotFound(f"Invalid surveyId: {body.surveyLink.surveyId}")
@@ -199,24 +263,22 @@ def create_distribution(request, body: CreateDistribution):
         if found is None:
             raise NotFound(f"Invalid transactionBatchId: {body.recipients.transactionBatchId}")
         recipients["transaction_batch"] = found
-    try:
-        distribution = actions.create_distribution(
-            organization,
-            survey,
-            owner=token_of(request).user,
-            link_type=body.surveyLink.type,
-            link_expires_at=_date(body.surveyLink.expirationDate, "surveyLink.expirationDate"),
-            subject=body.header.subject,
-            from_name=body.header.fromName,
-            from_email=body.header.fromEmail,
-            reply_to=body.header.replyToEmail,
-            send_at=_date(body.sendDate, "sendDate"),
-            embedded_data=body.embeddedData,
-            **recipients,
-            **_message(request, body.message),
-        )
-    except actions.DistributionError as error:
-        raise InvalidRequest(str(error)) from None
+    distribution = _create(
+        request,
+        survey,
+        once,
+        owner=token_of(request).user,
+        link_type=body.surveyLink.type,
+        link_expires_at=_date(body.surveyLink.expirationDate, "surveyLink.expirationDate"),
+        subject=body.header.subject,
+        from_name=body.header.fromName,
+        from_email=body.header.fromEmail,
+        reply_to=body.header.replyToEmail,
+        send_at=_date(body.sendDate, "sendDate"),
+        embedded_data=body.embeddedData,
+        **recipients,
+        **_message(request, body.message),
+    )
     return qualtrics.ok({"id": distribution.public_id}, request=request)
 
 
@@ -233,9 +295,18 @@ class CreateSmsDistribution(Schema):
 SMS_METHODS = {"Invite": "sms", "Interactive": "sms2way"}
 
 
-@router.post("/distributions/sms", response=qualtrics.responses(Created, 404), summary="Create SMS")
+@router.post(
+    "/distributions/sms",
+    response=qualtrics.responses(Created, 404, 409),
+    summary="Create SMS",
+    openapi_extra=IDEMPOTENCY_PARAMETER,
+)
 def create_sms_distribution(request, body: CreateSmsDistribution):
     organization = token_of(request).organization
+    once = _idempotency(request, "distributions/sms")
+    replayed = _replay(request, once)
+    if replayed is not None:
+        return replayed
     if body.method not in SMS_METHODS:
         raise InvalidRequest("method must be Invite (SMS invitation) or Interactive (two-way).")
     survey = survey_of(organization, body.surveyId)
@@ -250,19 +321,17 @@ def create_sms_distribution(request, body: CreateSmsDistribution):
         message = {"text_body": body.message.messageText}
     elif body.method == "Invite":
         raise InvalidRequest("Give message.messageText or message.messageId.")
-    try:
-        distribution = actions.create_distribution(
-            organization,
-            survey,
-            owner=token_of(request).user,
-            channel=SMS_METHODS[body.method],
-            send_at=_date(body.sendDate, "sendDate"),
-            embedded_data=body.embeddedData,
-            **recipients,
-            **message,
-        )
-    except actions.DistributionError as error:
-        raise InvalidRequest(str(error)) from None
+    distribution = _create(
+        request,
+        survey,
+        once,
+        owner=token_of(request).user,
+        channel=SMS_METHODS[body.method],
+        send_at=_date(body.sendDate, "sendDate"),
+        embedded_data=body.embeddedData,
+        **recipients,
+        **message,
+    )
     return qualtrics.ok({"id": distribution.public_id}, request=request)
 
 

@@ -8,6 +8,10 @@
   own states, see closeloop.distributions.sending). Retried when the server is unreachable.
 - distributions.sync_survey_progress (recurring, every minute): survey statuses from responses
   for distributions still open to answers, in case the surveys app did not report them.
+- distributions.forget_idempotency_keys (recurring, hourly): deletes the Idempotency-Keys of
+  POST /API/v3/distributions older than 24 hours.
+- distributions.delete_old_deliveries (recurring, hourly): each organization's delivery
+  retention (closeloop.distributions.retention).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from closeloop.distributions import actions, sending
+from closeloop.distributions import actions, retention, sending
 from closeloop.distributions.channels import sms2way
 from closeloop.distributions.core import SendingInterrupted
 from closeloop.distributions.models import Distribution
@@ -70,3 +74,18 @@ def expire_sms_sessions(payload: dict, job) -> None:
     expired = sms2way.expire_due()
     if expired:
         log.info("two-way SMS sessions expired: %s", expired)
+
+
+@recurring("distributions.forget_idempotency_keys", every=timedelta(hours=1))
+def forget_idempotency_keys(payload: dict, job) -> None:
+    forgotten = actions.forget_idempotency_keys()
+    if forgotten:
+        log.info("idempotency keys forgotten: %s", forgotten)
+
+
+@recurring("distributions.delete_old_deliveries", every=timedelta(hours=1))
+def delete_old_deliveries(payload: dict, job) -> None:
+    """Each organization's delivery retention (closeloop.distributions.retention)."""
+    cleaned = retention.apply()
+    if cleaned.deliveries_deleted:
+        log.info("retention: %s deliveries deleted", cleaned.deliveries_deleted)

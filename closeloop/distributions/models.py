@@ -272,6 +272,28 @@ class Distribution(models.Model):
         return text[:60] + ("…" if len(text) > 60 else "") or self.get_channel_display()
 
 
+class IdempotencyKey(models.Model):
+    """An Idempotency-Key sent with POST /API/v3/distributions (email or SMS): a retry with the
+    same key and body gets `distribution` back instead of a second one. Unique per
+    organization; kept 24 hours (the distributions.forget_idempotency_keys job)."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical request")
+    distribution = models.ForeignKey(Distribution, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="one_distribution_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class Delivery(models.Model):
     # Every index is written again at each change of status (a delivery changes 3 or 4 times
     # while it is sent), so the table keeps only those its queries use: no index of its own
