@@ -298,7 +298,11 @@ class DistributeSurveyTask(TaskType):
                 f"{skipped}"
             )
             warnings = (f"The invitation would not be sent: {skipped}",)
-        return DryRun(summary, output, warnings=warnings, records={contact.public_id: contact})
+        # A contact found by contactId is an earlier task's (or stored): this task writes it
+        # only when it comes from the email or mobile number (matched or created).
+        named = bool((context.config.get("contactId") or "").strip())
+        records = {} if named else {contact.public_id: contact}
+        return DryRun(summary, output, warnings=warnings, records=records)
 
     def config_from_form(self, data, previous: Mapping) -> dict:
         return self.clean_config({name: data.get(name, "") for name in FIELDS})
