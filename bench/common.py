@@ -1,10 +1,18 @@
-"""Set-up shared by the benchmarks: a PostgreSQL database of their own, Django, a free port."""
+"""Set-up shared by the benchmarks: a PostgreSQL database of their own, Django, a free port,
+worker processes, the web server under gunicorn and its closed- and open-loop load clients."""
 
 from __future__ import annotations
 
+import http.client
+import multiprocessing
 import os
+import queue
 import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +35,17 @@ def ensure_postgres_database(url: str) -> None:
             print(f"created database {name}")
 
 
+def bench_database(default_url: str, script: str) -> str:
+    """DATABASE_URL or the benchmark's own database, created if missing, with Django set up
+    and migrated on it; PostgreSQL only."""
+    url = os.environ.get("DATABASE_URL") or default_url
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit(f"{script} measures PostgreSQL: give a postgres:// DATABASE_URL")
+    ensure_postgres_database(url)
+    set_up_django(url)
+    return url
+
+
 def set_up_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closeloop.settings")
@@ -42,8 +61,6 @@ def cpu_check_ms() -> float:
     """How long a fixed Python loop takes (best of 3), to show how fast the machine is at the
     moment: on shared virtual machines the same work took 1.7 times longer from one minute
     to the next, so compare figures of runs whose checks agree."""
-    import time
-
     timings = []
     for _ in range(3):
         started, total = time.perf_counter(), 0
@@ -51,6 +68,24 @@ def cpu_check_ms() -> float:
             total += number * number
         timings.append(time.perf_counter() - started)
     return min(timings) * 1000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc); 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (a gunicorn master's workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 def free_port() -> int:
@@ -88,3 +123,222 @@ def stop(process, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+# The web server and its load clients ---------------------------------------------------------
+
+LOAD_PROCESSES = 5  # client processes; each runs clients // LOAD_PROCESSES threads
+WARM_UP_SECONDS = 3.0
+
+
+def start_web(url: str, port: int, web_workers: int, threads: int = 4):
+    """`closeloop web` (gunicorn, gthread workers) on 127.0.0.1:port, once /healthz answers."""
+    import subprocess
+    import urllib.request
+
+    env = os.environ | {"DATABASE_URL": url, "CLOSELOOP_BASE_URL": f"http://127.0.0.1:{port}"}
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "closeloop", "web", "--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(web_workers), "--threads", str(threads)),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit("gunicorn exited early") from None
+            time.sleep(0.3)
+    stop(process)
+    raise SystemExit("gunicorn did not become healthy")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the load clients POST and where. build(client, number) gives the body and headers
+    of a client's number-th request (1, 2, …); `client` is a short alphanumeric name, unique
+    in the run (phase letter, process digit, two thread digits: "c012"), so bodies and keys
+    made from it never repeat. `ok` is the status of an accepted request. build must be a
+    module-level function (or a functools.partial of one): the client processes get it."""
+
+    port: int
+    path: str
+    build: Callable[[str, int], tuple[bytes, dict]]
+    ok: int
+
+
+class Client:
+    """One kept-alive HTTP connection that posts the endpoint's requests one at a time."""
+
+    def __init__(self, endpoint: Endpoint, name: str):
+        self.endpoint, self.name, self.sent = endpoint, name, 0
+        self.connection = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.endpoint.port, timeout=30)
+
+    def post(self) -> int:
+        """The answer's status; 0 when the request failed twice."""
+        self.sent += 1
+        body, headers = self.endpoint.build(self.name, self.sent)
+        for _attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
+            try:
+                self.connection.request("POST", self.endpoint.path, body, headers)
+                response = self.connection.getresponse()
+                response.read()
+                return response.status
+            except (OSError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = self._connect()
+        return 0
+
+
+def _in_threads(threads: int, work: Callable[[int], None]) -> None:
+    running = [threading.Thread(target=work, args=(number,)) for number in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+
+
+def _client_name(phase: str, process_number: int, thread_number: int) -> str:
+    if not (process_number < 10 and thread_number < 100):
+        raise SystemExit("at most 100 client threads per process")
+    return f"{phase}{process_number}{thread_number:02d}"
+
+
+def _closed_loop_process(endpoint, phase, threads, start_at, seconds, results, process_number):
+    counts = {"ok": 0, "other": 0}
+    lock = threading.Lock()
+
+    def work(thread_number: int) -> None:
+        client = Client(endpoint, _client_name(phase, process_number, thread_number))
+        time.sleep(max(0.0, start_at - time.time()))
+        deadline = start_at + seconds
+        ok = other = 0
+        while time.time() < deadline:
+            if client.post() == endpoint.ok:
+                ok += 1
+            else:
+                other += 1
+        with lock:
+            counts["ok"] += ok
+            counts["other"] += other
+
+    _in_threads(threads, work)
+    results.put(counts)
+
+
+def _open_loop_process(endpoint, threads, start_at, rate, total, results, process_number):
+    """Requests process_number, process_number + LOAD_PROCESSES, … each sent at
+    start_at + index / rate (or as soon as a thread is free after that)."""
+    schedule: queue.Queue = queue.Queue()
+    for index in range(process_number, total, LOAD_PROCESSES):
+        schedule.put(start_at + index / rate)
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+
+    def work(thread_number: int) -> None:
+        client = Client(endpoint, _client_name("o", process_number, thread_number))
+        mine, failed = [], 0
+        while True:
+            try:
+                due = schedule.get_nowait()
+            except queue.Empty:
+                break
+            time.sleep(max(0.0, due - time.time()))
+            if client.post() == endpoint.ok:
+                mine.append(time.time() - due)
+            else:
+                failed += 1
+        with lock:
+            latencies.extend(mine)
+            failures[0] += failed
+
+    _in_threads(threads, work)
+    results.put({"latencies": latencies, "failures": failures[0]})
+
+
+def _run_processes(target, *arguments) -> list[dict]:
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    processes = [
+        multiprocessing.Process(target=target, args=(*arguments, results, number))
+        for number in range(LOAD_PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    collected = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return collected
+
+
+def threads_per_process(clients: int) -> int:
+    return max(1, clients // LOAD_PROCESSES)
+
+
+def closed_loop(endpoint: Endpoint, clients: int, seconds: float, phase: str = "c"):
+    """(accepted, other answers) of `clients` clients (LOAD_PROCESSES processes of threads),
+    each posting and waiting for the answer before posting again, for `seconds`."""
+    start_at = time.time() + 1.0
+    threads = threads_per_process(clients)
+    collected = _run_processes(_closed_loop_process, endpoint, phase, threads, start_at, seconds)
+    return sum(item["ok"] for item in collected), sum(item["other"] for item in collected)
+
+
+def warm_up(endpoint: Endpoint, clients: int, seconds: float = WARM_UP_SECONDS) -> None:
+    """Every gunicorn worker imports the URLconf and the views on its first request (seconds
+    of CPU each on a small machine): pay that before measuring, as a long-lived server has."""
+    closed_loop(endpoint, clients, seconds, phase="w")
+
+
+@dataclass(frozen=True)
+class OpenLoop:
+    """The open-loop phase: how many requests were accepted and failed, and the accepted
+    ones' latencies (ms, counted from each request's scheduled time)."""
+
+    accepted: int
+    failures: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+    def summary(self, accepted: str = "accepted") -> str:
+        return (
+            f"{self.accepted} {accepted}, {self.failures} failed, p50 {self.p50_ms:.1f} ms, "
+            f"p99 {self.p99_ms:.1f} ms, max {self.max_ms:.1f} ms"
+        )
+
+
+def open_loop(endpoint: Endpoint, clients: int, rate: float, seconds: float) -> OpenLoop:
+    """rate * seconds requests sent on a fixed schedule by `clients` clients: each latency
+    counts from the request's scheduled time, so a stall is not hidden by the clients
+    slowing down."""
+    start_at = time.time() + 1.0
+    total = int(rate * seconds)
+    threads = threads_per_process(clients)
+    collected = _run_processes(_open_loop_process, endpoint, threads, start_at, rate, total)
+    latencies = sorted(value for item in collected for value in item["latencies"])
+    if not latencies:
+        raise SystemExit("no request was accepted in the open-loop phase")
+    return OpenLoop(
+        accepted=len(latencies),
+        failures=sum(item["failures"] for item in collected),
+        p50_ms=_percentile(latencies, 0.5) * 1000,
+        p99_ms=_percentile(latencies, 0.99) * 1000,
+        max_ms=latencies[-1] * 1000,
+    )
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """The value below which `fraction` of the sorted values lie (nearest rank)."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

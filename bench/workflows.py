@@ -24,25 +24,27 @@ accepted_per_s=… ack_p99_ms=… executions_per_s=… baseline_commits_per_s=�
 from __future__ import annotations
 
 import argparse
-import http.client
+import functools
 import json
-import multiprocessing
 import os
-import queue
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
-from pathlib import Path
 
-from common import ensure_postgres_database, free_port, set_up_django, start_workers, stop
+from common import (
+    LOAD_PROCESSES,
+    Endpoint,
+    bench_database,
+    closed_loop,
+    free_port,
+    open_loop,
+    start_web,
+    start_workers,
+    stop,
+    threads_per_process,
+    warm_up,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_workflows"
 BRAND = "bench-workflows"
-PROCESSES = 5
-WARM_UP_SECONDS = 3.0
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -113,199 +115,40 @@ def make_workflow() -> tuple[str, str]:
     return f"/inbound/json/{workflow.trigger_token}", token
 
 
-def start_web(url: str, port: int, web_workers: int) -> subprocess.Popen:
-    env = os.environ | {"DATABASE_URL": url, "CLOSELOOP_BASE_URL": f"http://127.0.0.1:{port}"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "closeloop",
-            "web",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(web_workers),
-            "--threads",
-            "4",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit("gunicorn exited early") from None
-            time.sleep(0.3)
-    raise SystemExit("gunicorn did not become healthy")
-
-
 # Clients -------------------------------------------------------------------------------------
 
 
-def _body(prefix: str, number: int) -> bytes:
-    return json.dumps(
-        {
-            "customer": {
-                "first": "Ada",
-                "last": f"Client {prefix}",
-                "email": f"buyer-{prefix}-{number}@bench.example",
-            },
-            "order": {"id": f"{prefix}-{number}", "total": 42.5, "store": "Soho"},
-        }
-    ).encode()
+def request(token: str, client: str, number: int) -> tuple[bytes, dict]:
+    """A JSON event (an order of a buyer of its own) with an idempotency key of its own."""
+    body = {
+        "customer": {
+            "first": "Ada",
+            "last": f"Client {client}",
+            "email": f"buyer-{client}-{number}@bench.example",
+        },
+        "order": {"id": f"{client}-{number}", "total": 42.5, "store": "Soho"},
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "X-API-TOKEN": token,
+        "Idempotency-Key": f"{client}-{number}",
+    }
+    return json.dumps(body).encode(), headers
 
 
-class Client:
-    def __init__(self, port: int, path: str, token: str, prefix: str):
-        self.port, self.path, self.token, self.prefix = port, path, token, prefix
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.sent = 0
-
-    def post(self) -> int:
-        self.sent += 1
-        headers = {
-            "Content-Type": "application/json",
-            "X-API-TOKEN": self.token,
-            "Idempotency-Key": f"{self.prefix}-{self.sent}",
-        }
-        body = _body(self.prefix, self.sent)
-        for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
-            try:
-                self.connection.request("POST", self.path, body, headers)
-                response = self.connection.getresponse()
-                response.read()
-                return response.status
-            except (OSError, http.client.HTTPException):
-                self.connection.close()
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt == 2:
-                    return 0
-        return 0
-
-
-def closed_loop_process(port, path, token, threads, start_at, seconds, results, process_number):
-    counts = {"accepted": 0, "other": 0}
-    lock = threading.Lock()
-
-    def work(thread_number: int) -> None:
-        client = Client(port, path, token, f"c{process_number}.{thread_number}.{os.getpid()}")
-        time.sleep(max(0.0, start_at - time.time()))
-        deadline = start_at + seconds
-        accepted = other = 0
-        while time.time() < deadline:
-            if client.post() == 202:
-                accepted += 1
-            else:
-                other += 1
-        with lock:
-            counts["accepted"] += accepted
-            counts["other"] += other
-
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    results.put(counts)
-
-
-def open_loop_process(port, path, token, threads, start_at, rate, total, results, number):
-    """Requests number, number + PROCESSES, … each at start_at + index / rate."""
-    schedule: queue.Queue = queue.Queue()
-    for index in range(number, total, PROCESSES):
-        schedule.put(start_at + index / rate)
-    latencies: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-
-    def work(thread_number: int) -> None:
-        client = Client(port, path, token, f"o{number}.{thread_number}.{os.getpid()}")
-        mine, failed = [], 0
-        while True:
-            try:
-                due = schedule.get_nowait()
-            except queue.Empty:
-                break
-            time.sleep(max(0.0, due - time.time()))
-            status = client.post()
-            if status == 202:
-                mine.append(time.time() - due)
-            else:
-                failed += 1
-        with lock:
-            latencies.extend(mine)
-            failures[0] += failed
-
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    results.put({"latencies": latencies, "failures": failures[0]})
-
-
-def run_processes(target, arguments_for) -> list[dict]:
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    processes = [
-        multiprocessing.Process(target=target, args=(*arguments_for(number), results, number))
-        for number in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    collected = [results.get() for _ in processes]
-    for process in processes:
-        process.join()
-    return collected
-
-
-def warm_up(port, path, token, clients, seconds=WARM_UP_SECONDS) -> None:
-    """Every gunicorn worker imports the URLconf and the views on its first request (seconds
-    of CPU each on a small machine): pay that before measuring, as a long-lived server has."""
-    threads = max(1, clients // PROCESSES)
-    start_at = time.time() + 0.5
-    run_processes(closed_loop_process, lambda _n: (port, path, token, threads, start_at, seconds))
-
-
-def measure_accepted(port, path, token, clients, seconds) -> float:
-    threads = max(1, clients // PROCESSES)
-    start_at = time.time() + 1.0
-    collected = run_processes(
-        closed_loop_process, lambda _n: (port, path, token, threads, start_at, seconds)
-    )
-    accepted = sum(item["accepted"] for item in collected)
-    other = sum(item["other"] for item in collected)
+def measure_accepted(endpoint: Endpoint, clients: int, seconds: float) -> float:
+    accepted, other = closed_loop(endpoint, clients, seconds)
     print(
-        f"(a) {threads * PROCESSES} clients, {seconds:g} s: {accepted} accepted (202), "
-        f"{other} other answers"
+        f"(a) {threads_per_process(clients) * LOAD_PROCESSES} clients, {seconds:g} s: "
+        f"{accepted} accepted (202), {other} other answers"
     )
     return accepted / seconds
 
 
-def measure_latency(port, path, token, clients, rate, seconds) -> float:
-    threads = max(1, clients // PROCESSES)
-    total = int(rate * seconds)
-    start_at = time.time() + 1.0
-    collected = run_processes(
-        open_loop_process, lambda _n: (port, path, token, threads, start_at, rate, total)
-    )
-    latencies = sorted(value for item in collected for value in item["latencies"])
-    failures = sum(item["failures"] for item in collected)
-    if not latencies:
-        raise SystemExit("no request was accepted in the open-loop phase")
-    p50 = latencies[len(latencies) // 2] * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(
-        f"(a) open loop at {rate:.0f}/s for {seconds:g} s: {len(latencies)} accepted, "
-        f"{failures} failed, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-    )
-    return p99
+def measure_latency(endpoint: Endpoint, clients: int, rate: float, seconds: float) -> float:
+    result = open_loop(endpoint, clients, rate, seconds)
+    print(f"(a) open loop at {rate:.0f}/s for {seconds:g} s: {result.summary()}")
+    return result.p99_ms
 
 
 # Baseline and execution ----------------------------------------------------------------------
@@ -360,18 +203,15 @@ def measure_executions(url: str, workers: int) -> float:
 
 def main() -> None:
     arguments = parse_arguments()
-    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench/workflows.py measures PostgreSQL: give a postgres:// DATABASE_URL")
-    ensure_postgres_database(url)
-    set_up_django(url)
+    url = bench_database(DEFAULT_DATABASE_URL, "bench/workflows.py")
     path, token = make_workflow()
     port = free_port()
+    endpoint = Endpoint(port, path, functools.partial(request, token), 202)
     web = start_web(url, port, arguments.web_workers)
     try:
-        warm_up(port, path, token, arguments.clients)
-        accepted = measure_accepted(port, path, token, arguments.clients, arguments.seconds)
-        p99 = measure_latency(port, path, token, arguments.clients, accepted / 2, arguments.seconds)
+        warm_up(endpoint, arguments.clients)
+        accepted = measure_accepted(endpoint, arguments.clients, arguments.seconds)
+        p99 = measure_latency(endpoint, arguments.clients, accepted / 2, arguments.seconds)
     finally:
         stop(web)
     from django.db import connections
