@@ -24,7 +24,7 @@ from pydantic import ConfigDict, Field
 from closeloop.api import problems
 from closeloop.api.auth import token_of
 from closeloop.api.errors import ApiError, InvalidRequest, NotFound
-from closeloop.workflows import actions, mapping, queries
+from closeloop.workflows import actions, mapping, queries, replays
 from closeloop.workflows import definition as definitions
 from closeloop.workflows.models import RunStatus
 
@@ -41,6 +41,11 @@ class InvalidDefinition(ApiError):
 class Conflict(ApiError):
     status, code = 409, "WF_05"
     default_message = "The run cannot be retried in its current state."
+
+
+class CannotReplay(ApiError):
+    status, code = 409, "WF_06"
+    default_message = "The run cannot be replayed in its current state."
 
 
 # Schemas -------------------------------------------------------------------------------------
@@ -149,6 +154,7 @@ class RunSummary(Schema):
 class RunOut(RunSummary):
     idempotencyKey: str | None
     revision: int
+    replayOf: str | None = Field(None, description="the run this one replays")
     fields: dict[str, Any]
     payload: Any
     tasks: list[TaskRunOut]
@@ -162,6 +168,13 @@ class RunPage(Schema):
 class RetryIn(Schema):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     from_: Literal["start", "failedTask"] = Field("start", alias="from")
+
+
+class ReplayIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    revision: Literal["current", "original"] = Field(
+        "current", description="the workflow's current revision, or the one the run ran with"
+    )
 
 
 # Shapes --------------------------------------------------------------------------------------
@@ -233,6 +246,7 @@ def run_out(run) -> dict:
         **run_summary(run),
         "idempotencyKey": run.dedup_key,
         "revision": run.revision,
+        "replayOf": run.replay_of.public_id if run.replay_of_id else None,
         "fields": run.fields,
         "payload": payload,
         "tasks": tasks,
@@ -415,3 +429,18 @@ def retry_run(request, workflow_id: str, run_id: str, body: RetryIn | None = Non
         raise Conflict(str(error)) from None
     run = queries.run(token_of(request).organization, run.public_id)
     return Status(202, run_out(run))
+
+
+@router.post(
+    "/{workflow_id}/runs/{run_id}/replay",
+    response={202: RunOut, 401: problems.Problem, 404: problems.Problem, 409: problems.Problem},
+    summary="Replay a finished run from the start as a new run (the original is unchanged)",
+)
+def replay_run(request, workflow_id: str, run_id: str, body: ReplayIn | None = None):
+    run = _run_or_404(request, workflow_id, run_id)
+    revision = body.revision if body is not None else "current"
+    try:
+        replay = replays.replay_run(run, token_of(request).user, definition=revision)
+    except replays.CannotReplay as error:
+        raise CannotReplay(str(error)) from None
+    return Status(202, run_out(queries.run(token_of(request).organization, replay.public_id)))
