@@ -3,6 +3,7 @@ shared secret of a Segment-event workflow."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -22,10 +23,12 @@ def _source_or_404(request, source_id: str):
     return source
 
 
-def _url_of(request, workflow) -> str:
+def _url_of(workflow) -> str:
+    """The URL Segment posts to, on the server's public address (CLOSELOOP_BASE_URL), whatever
+    host this page was opened on."""
     event_kind = registry.event_type(workflow.event_type)
     name = event_kind.trigger_url_name if event_kind else "segment-inbound:event"
-    return request.build_absolute_uri(reverse(name, args=[workflow.trigger_token]))
+    return settings.CLOSELOOP_BASE_URL.rstrip("/") + reverse(name, args=[workflow.trigger_token])
 
 
 @organization_required
@@ -73,7 +76,7 @@ def _source_context(request, source, **extra) -> dict:
         {
             "link": link,
             "workflow": link.workflow,
-            "url": _url_of(request, link.workflow),
+            "url": _url_of(link.workflow),
             "endpoint": endpoints.get(link.workflow_id),
             "copy_id": f"url-{link.workflow.public_id}",
         }

@@ -262,5 +262,8 @@ def segment_event(request: HttpRequest, token: str) -> HttpResponse:
         return _receive(request, workflow, secret)
     except ApiError as error:
         if error.status < 500:
-            actions.note_refusal(workflow, error.status, error.message)
+            try:
+                actions.note_refusal(workflow, error.status, error.message)
+            except DatabaseError:  # the answer matters more than the note
+                log.exception("refusal of a delivery to %s not noted", workflow.public_id)
         return segment_problem(request, error)
