@@ -10,6 +10,7 @@ fields, so it follows their columns.
 from __future__ import annotations
 
 import functools
+import json
 
 from django.db import connection
 
@@ -73,18 +74,35 @@ def insert_run_and_job(run: WorkflowRun, job: Job) -> bool:
     return True
 
 
+# What differs between the runs of one delivery; every other column is the same for all of
+# them (the workflow, its definition, the time) and is sent once.
+PER_RUN = ("public_id", "payload", "fields", "dedup_key")
+
+
+def _per_run_fields() -> list:
+    return [field for field in _insertable(WorkflowRun) if field.attname in PER_RUN]
+
+
+def _shared_fields() -> list:
+    return [field for field in _insertable(WorkflowRun) if field.attname not in PER_RUN]
+
+
 @functools.cache
-def _batch_statement(rows: int) -> str:
+def _batch_statement() -> str:
+    """The runs arrive as one jsonb array, unpacked by jsonb_to_recordset: one parameter for
+    any number of runs, so the statement text stays the same (psycopg keeps it prepared) and
+    the shared columns, the definition above all, are sent once instead of once per run."""
     quote = connection.ops.quote_name
-    run_fields = _insertable(WorkflowRun)
+    per_run, shared = _per_run_fields(), _shared_fields()
     job_fields = _insertable(Job, leave_out=("payload",))
-    run_columns = ", ".join(quote(field.column) for field in run_fields)
+    record_type = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in per_run)
+    columns = ", ".join(quote(field.column) for field in per_run + shared)
+    selected = ", ".join([f"r.{quote(f.attname)}" for f in per_run] + ["%s"] * len(shared))
     job_columns = ", ".join(quote(field.column) for field in job_fields)
-    row = "(" + ", ".join(["%s"] * len(run_fields)) + ")"
     return f"""
         WITH new_run AS (
-            INSERT INTO {quote(WorkflowRun._meta.db_table)} ({run_columns})
-            VALUES {", ".join([row] * rows)}
+            INSERT INTO {quote(WorkflowRun._meta.db_table)} ({columns})
+            SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS r({record_type})
             ON CONFLICT ("workflow_id", "dedup_key") WHERE "dedup_key" IS NOT NULL DO NOTHING
             RETURNING "id", "generation", "dedup_key"
         ), new_job AS (
@@ -99,14 +117,21 @@ def _batch_statement(rows: int) -> str:
 
 
 def insert_runs_and_jobs(runs: list[WorkflowRun], job: Job) -> set[str]:
-    """Insert queued runs, each with a job like `job`, in one statement: the dedup keys of the
-    runs inserted (a key the workflow already used, or repeated in `runs`, inserts once)."""
+    """Insert queued runs of one workflow, alike but for PER_RUN, each with a job like `job`,
+    in one statement: the dedup keys of the runs inserted (a key the workflow already used,
+    or repeated in `runs`, inserts once)."""
     if not runs:
         return set()
-    params: list = []
-    for run in runs:
-        params += _values(run, _insertable(WorkflowRun))
-    params += _values(job, _insertable(Job, leave_out=("payload",)))
+    per_run = _per_run_fields()
+    rows = json.dumps(
+        [{field.attname: getattr(run, field.attname) for field in per_run} for run in runs],
+        ensure_ascii=False,
+    )
+    params = [
+        *_values(runs[0], _shared_fields()),
+        rows,
+        *_values(job, _insertable(Job, leave_out=("payload",))),
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(_batch_statement(len(runs)), params)
+        cursor.execute(_batch_statement(), params)
         return {row[0] for row in cursor.fetchall()}
