@@ -3,6 +3,15 @@
 Mounted on the v3 API with `api.add_router("/directories", router)`. Handlers stay thin:
 they look rows up through queries (scoped by the token's organization, so another
 organization's ids are simply not found), call actions, and shape the Qualtrics JSON.
+
+Shapes follow Qualtrics' API reference (api.qualtrics.com, XM Directory: Contacts, Mailing
+Lists, Mailing List Contacts, Transactions) and what its clients read: Segment's Qualtrics
+destination (segmentio/action-destinations, destinations/qualtrics/qualtricsApiClient.ts),
+the Python client QualtricsAPI (Jaseibert/QualtricsAPI, XM/xmdirectory.py, XM/mailinglists.py)
+and the R package qualtRics (ropensci/qualtRics, R/list_mailing_lists.R,
+R/mailing_list_contacts.R). Dates of contacts, lists and batches are epoch milliseconds, as
+Qualtrics sends them (those clients divide them by 1000 or read them with unit="ms");
+transaction dates are "YYYY-MM-DD HH:MM:SS" in UTC.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ class ContactIn(StrictSchema):
 class MailingListIn(StrictSchema):
     name: str
     ownerId: str | None = None
+    # Documented by Qualtrics for "Create mailing list"; accepted, and without effect here.
+    prioritizeListMetadata: bool | None = None
 
 
 class MailingListUpdate(StrictSchema):
@@ -108,8 +119,9 @@ def _done(request) -> dict:
     return body
 
 
-def _date(value) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+def _millis(value) -> int | None:
+    """A moment as Qualtrics' XM Directory gives it: milliseconds since the epoch."""
+    return int(value.timestamp() * 1000) if value else None
 
 
 def _page(request, rows, next_cursor, shape, **params) -> dict:
@@ -143,10 +155,10 @@ def _contact_out(contact: Contact) -> dict:
         "language": contact.language,
         "unsubscribed": contact.unsubscribed,
         "directoryUnsubscribed": contact.unsubscribed,
-        "directoryUnsubscribeDate": _date(contact.unsubscribed_at),
+        "directoryUnsubscribeDate": _millis(contact.unsubscribed_at),
         "embeddedData": contact.embedded_data,
-        "creationDate": _date(contact.created_at),
-        "lastModified": _date(contact.modified_at),
+        "creationDate": _millis(contact.created_at),
+        "lastModified": _millis(contact.modified_at),
     }
 
 
@@ -157,7 +169,25 @@ def _search_out(contact: Contact) -> dict:
         "id": contact.public_id,
         "phoneNumber": contact.phone,
         "externalDataReference": contact.ext_ref,
-        "unsubscribeDate": _date(contact.unsubscribed_at),
+        "unsubscribeDate": _millis(contact.unsubscribed_at),
+    }
+
+
+def _lookup_ids(mailing_list: MailingList, contacts) -> dict[int, tuple[str, bool]]:
+    """contact pk -> (contactLookupId, unsubscribed from the list) for contacts in the list."""
+    rows = mailing_list.memberships.filter(contact__in=contacts).values_list(
+        "contact_id", "public_id", "unsubscribed"
+    )
+    return {contact_id: (lookup_id, unsubscribed) for contact_id, lookup_id, unsubscribed in rows}
+
+
+def _list_contact_out(contact: Contact, lookup_id: str, list_unsubscribed: bool) -> dict:
+    """A contact as a mailing list shows it (List / Get Contact(s) in Mailing List)."""
+    return {
+        **_contact_out(contact),
+        "contactLookupId": lookup_id,
+        "mailingListUnsubscribed": list_unsubscribed,
+        "unsubscribed": contact.unsubscribed or list_unsubscribed,
     }
 
 
@@ -167,8 +197,8 @@ def _list_out(mailing_list: MailingList) -> dict:
         "name": mailing_list.name,
         "ownerId": mailing_list.owner.public_id if mailing_list.owner_id else None,
         "contactCount": mailing_list.contact_count,
-        "creationDate": _date(mailing_list.created_at),
-        "lastModifiedDate": _date(mailing_list.modified_at),
+        "creationDate": _millis(mailing_list.created_at),
+        "lastModifiedDate": _millis(mailing_list.modified_at),
     }
 
 
@@ -263,9 +293,13 @@ def get_contact(request, directoryId: str, contactId: str):
     result = _contact_out(contact)
     result["mailingListMembership"] = {
         membership.mailing_list.public_id: {
+            "contactLookupId": membership.public_id,
             "name": membership.mailing_list.name,
+            "ownerId": membership.mailing_list.owner.public_id
+            if membership.mailing_list.owner_id
+            else None,
             "unsubscribed": membership.unsubscribed,
-            "unsubscribeDate": _date(membership.unsubscribed_at),
+            "unsubscribeDate": _millis(membership.unsubscribed_at),
         }
         for membership in queries.memberships_of(contact)
     }
@@ -352,18 +386,11 @@ def list_mailing_list_contacts(request, directoryId: str, mailingListId: str):
     rows, cursor = queries.contacts_page(
         _organization(request), directory, after_id=after, limit=size, mailing_list=mailing_list
     )
-    unsubscribed = set(
-        mailing_list.memberships.filter(contact__in=rows, unsubscribed=True).values_list(
-            "contact_id", flat=True
-        )
-    )
+    memberships = _lookup_ids(mailing_list, rows)
 
     def shape(contact: Contact) -> dict:
-        return {
-            **_contact_out(contact),
-            "mailingListUnsubscribed": contact.pk in unsubscribed,
-            "unsubscribed": contact.unsubscribed or contact.pk in unsubscribed,
-        }
+        # A membership removed since the page was read shows as opted out of the list.
+        return _list_contact_out(contact, *memberships.get(contact.pk, ("", True)))
 
     return qualtrics.ok(_page(request, rows, cursor, shape, pageSize=size), request=request)
 
@@ -382,7 +409,54 @@ def create_mailing_list_contact(request, directoryId: str, mailingListId: str, b
         )
     except InvalidValue as error:
         raise _invalid(error) from None
-    return qualtrics.ok({"id": contact.public_id}, request=request)
+    membership = queries.membership(mailing_list, contact)
+    # Qualtrics answers {"id": "CID_…", "contactLookupId": "CGC_…"} (Create Contact in
+    # Mailing List); QualtricsAPI's create_contact_in_list reads both.
+    return qualtrics.ok(
+        {"id": contact.public_id, "contactLookupId": membership.public_id}, request=request
+    )
+
+
+def _list_member(request, directory: Directory, mailing_list: MailingList, contact_id: str):
+    contact = _contact(request, directory, contact_id)
+    membership = queries.membership(mailing_list, contact)
+    if membership is None:
+        raise NotFound(f"Contact {contact_id} is not in mailing list {mailing_list.public_id}.")
+    return contact, membership
+
+
+@router.get(
+    "/{directoryId}/mailinglists/{mailingListId}/contacts/{contactId}",
+    summary="Get a contact in a mailing list",
+)
+def get_mailing_list_contact(request, directoryId: str, mailingListId: str, contactId: str):
+    directory = _directory(request, directoryId)
+    mailing_list = _mailing_list(request, directory, mailingListId)
+    contact, membership = _list_member(request, directory, mailing_list, contactId)
+    return qualtrics.ok(
+        _list_contact_out(contact, membership.public_id, membership.unsubscribed),
+        request=request,
+    )
+
+
+@router.put(
+    "/{directoryId}/mailinglists/{mailingListId}/contacts/{contactId}",
+    summary="Update a contact in a mailing list",
+)
+def update_mailing_list_contact(
+    request, directoryId: str, mailingListId: str, contactId: str, body: ContactIn
+):
+    """The contact's fields, as PUT …/contacts/{contactId} sets them (one contact, seen from
+    every list it is in; `unsubscribed` is the directory opt-out there too)."""
+    directory = _directory(request, directoryId)
+    mailing_list = _mailing_list(request, directory, mailingListId)
+    contact, _membership = _list_member(request, directory, mailing_list, contactId)
+    fields, embedded = _fields(body)
+    try:
+        actions.update_contact(contact, fields, embedded, actor=token_of(request).user)
+    except InvalidValue as error:
+        raise _invalid(error) from None
+    return _done(request)
 
 
 @router.delete(
@@ -508,7 +582,7 @@ def get_batch(request, directoryId: str, batchId: str):
         raise NotFound(f"No transaction batch {batchId} in directory {directoryId}.")
     ids = list(batch.transactions.order_by("id").values_list("public_id", flat=True)[:10000])
     return qualtrics.ok(
-        {"id": batch.public_id, "creationDate": _date(batch.created_at), "transactionIds": ids},
+        {"id": batch.public_id, "creationDate": _millis(batch.created_at), "transactionIds": ids},
         request=request,
     )
 

@@ -48,9 +48,9 @@ def _time_prefix() -> str:
     return "".join(reversed(characters))
 
 
-def new_contact_ids(count: int, length: int = 15) -> list[str]:
-    """`count` contact ids: CID_, the millisecond (7 characters), then random characters
-    (8, from the secrets RNG), sorted. Ids made at the same time land side by side in the
+def new_contact_ids(count: int, length: int = 15, prefix: str = "CID_") -> list[str]:
+    """`count` contact ids: CID_ (or `prefix`), the millisecond (7 characters), then random
+    characters (8, from the secrets RNG), sorted. Ids made at the same time land side by side in the
     public id's index instead of on random pages of it: a million-contact import touches
     (and writes to the WAL) far fewer index pages. 62**8 random values per millisecond keep
     collisions negligible; the unique index refuses one anyway (the chunk is redone)."""
@@ -62,7 +62,7 @@ def new_contact_ids(count: int, length: int = 15) -> list[str]:
             _UNBIASED, _BIASED_BYTES
         )
     text = text.decode("ascii")
-    prefix = "CID_" + _time_prefix()
+    prefix += _time_prefix()
     return sorted(
         prefix + text[start : start + random_length]
         for start in range(0, count * random_length, random_length)
@@ -71,6 +71,12 @@ def new_contact_ids(count: int, length: int = 15) -> list[str]:
 
 def new_list_id() -> str:
     return new_id("CG_")
+
+
+def new_lookup_id() -> str:
+    """A contact's id in one mailing list (Qualtrics' contactLookupId, CGC_ + 15 characters),
+    made like contact ids so that a list import's memberships sit together in the index."""
+    return new_contact_ids(1, prefix="CGC_")[0]
 
 
 def new_transaction_id() -> str:
@@ -257,6 +263,13 @@ class MailingListMembership(models.Model):
         MailingList, on_delete=models.CASCADE, related_name="memberships"
     )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    public_id = models.CharField(
+        max_length=32,
+        unique=True,
+        default=new_lookup_id,
+        editable=False,
+        help_text="the contact's id in this list: Qualtrics' contactLookupId (CGC_…)",
+    )
     unsubscribed = models.BooleanField(default=False, help_text="unsubscribed from this list only")
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -237,7 +237,7 @@ def filtered_contacts(organization, directory: Directory, condition: Q, *, after
 
 def memberships_of(contact: Contact):
     return (
-        MailingListMembership.objects.select_related("mailing_list")
+        MailingListMembership.objects.select_related("mailing_list__owner")
         .filter(contact=contact)
         .order_by("mailing_list__name")
     )
@@ -273,9 +273,9 @@ def mailing_list(
 
 def mailing_lists_page(organization, directory: Directory, *, after_id=0, limit=100):
     rows = list(
-        MailingList.objects.filter(
-            organization=organization, directory=directory, id__gt=after_id
-        ).order_by("id")[: limit + 1]
+        MailingList.objects.select_related("owner")
+        .filter(organization=organization, directory=directory, id__gt=after_id)
+        .order_by("id")[: limit + 1]
     )
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].pk

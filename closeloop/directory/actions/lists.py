@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from closeloop.directory.actions.fields import check_list
 from closeloop.directory.dedup import InvalidValue
-from closeloop.directory.models import Contact, Directory, MailingList, MailingListMembership
+from closeloop.directory.models import (
+    Contact,
+    Directory,
+    MailingList,
+    MailingListMembership,
+    new_contact_ids,
+)
 
 
 def create_mailing_list(directory: Directory, name: str, *, owner=None) -> MailingList:
@@ -81,8 +87,12 @@ def add_ids_to_list(mailing_list: MailingList, contact_ids: list[int]) -> int:
         ).values_list("contact_id", flat=True)
     )
     missing = sorted(ids - present)
+    lookup_ids = new_contact_ids(len(missing), prefix="CGC_")  # one call, not one a row
     MailingListMembership.objects.bulk_create(
-        [MailingListMembership(mailing_list=mailing_list, contact_id=pk) for pk in missing],
+        [
+            MailingListMembership(mailing_list=mailing_list, contact_id=pk, public_id=lookup_id)
+            for pk, lookup_id in zip(missing, lookup_ids, strict=True)
+        ],
         batch_size=1000,
         ignore_conflicts=True,
     )
