@@ -59,6 +59,7 @@ class OrganizationOut(Schema):
 
 class UserSummary(Schema):
     id: str
+    divisionId: str | None
     username: str
     email: str
     firstName: str
@@ -94,6 +95,7 @@ def _user_summary(membership: Membership) -> dict:
     user = membership.user
     return {
         "id": user.public_id,
+        "divisionId": None,  # in Qualtrics' List Users elements; Closeloop has no divisions
         "username": user.email,
         "email": user.email,
         "firstName": user.first_name,
