@@ -74,26 +74,30 @@ def insert_run_and_job(run: WorkflowRun, job: Job) -> bool:
     return True
 
 
-# What differs between the runs of one delivery; every other column is the same for all of
-# them (the workflow, its definition, the time) and is sent once.
-PER_RUN = ("public_id", "payload", "fields", "dedup_key")
+# What differs between the runs of one delivery; any other column that differs too (a bulk
+# replay's originals, workflows, definitions) joins them, and the rest, the same for every
+# run (the workflow, its definition, the time), is sent once.
+ALWAYS_PER_RUN = ("public_id", "payload", "fields", "dedup_key")
 
 
-def _per_run_fields() -> list:
-    return [field for field in _insertable(WorkflowRun) if field.attname in PER_RUN]
-
-
-def _shared_fields() -> list:
-    return [field for field in _insertable(WorkflowRun) if field.attname not in PER_RUN]
+def _split_fields(runs: list[WorkflowRun]) -> tuple[tuple, tuple]:
+    first = runs[0]
+    per_run, shared = [], []
+    for field in _insertable(WorkflowRun):
+        name = field.attname
+        varies = name in ALWAYS_PER_RUN or any(
+            getattr(run, name) != getattr(first, name) for run in runs
+        )
+        (per_run if varies else shared).append(field)
+    return tuple(per_run), tuple(shared)
 
 
 @functools.cache
-def _batch_statement() -> str:
+def _batch_statement(per_run: tuple, shared: tuple) -> str:
     """The runs arrive as one jsonb array, unpacked by jsonb_to_recordset: one parameter for
     any number of runs, so the statement text stays the same (psycopg keeps it prepared) and
     the shared columns, the definition above all, are sent once instead of once per run."""
     quote = connection.ops.quote_name
-    per_run, shared = _per_run_fields(), _shared_fields()
     job_fields = _insertable(Job, leave_out=("payload",))
     record_type = ", ".join(f"{quote(f.attname)} {f.db_type(connection)}" for f in per_run)
     columns = ", ".join(quote(field.column) for field in per_run + shared)
@@ -117,21 +121,21 @@ def _batch_statement() -> str:
 
 
 def insert_runs_and_jobs(runs: list[WorkflowRun], job: Job) -> set[str]:
-    """Insert queued runs of one workflow, alike but for PER_RUN, each with a job like `job`,
-    in one statement: the dedup keys of the runs inserted (a key the workflow already used,
-    or repeated in `runs`, inserts once)."""
+    """Insert queued runs, each with a job like `job`, in one statement: the dedup keys of the
+    runs inserted (a key a run's workflow already used, or repeated in `runs`, inserts once)."""
     if not runs:
         return set()
-    per_run = _per_run_fields()
+    per_run, shared = _split_fields(runs)
     rows = json.dumps(
         [{field.attname: getattr(run, field.attname) for field in per_run} for run in runs],
+        default=str,  # datetimes as PostgreSQL reads them, microseconds kept
         ensure_ascii=False,
     )
     params = [
-        *_values(runs[0], _shared_fields()),
+        *_values(runs[0], list(shared)),
         rows,
         *_values(job, _insertable(Job, leave_out=("payload",))),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_batch_statement(), params)
+        cursor.execute(_batch_statement(per_run, shared), params)
         return {row[0] for row in cursor.fetchall()}
