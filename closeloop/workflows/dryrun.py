@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from closeloop.directory.actions import contact_values
 from closeloop.directory.models import Contact
-from closeloop.workflows import conditions, mapping, piped, registry
+from closeloop.workflows import conditions, piped, registry
 from closeloop.workflows import definition as definitions
-from closeloop.workflows.builtin.json_event import extract_fields
 from closeloop.workflows.registry import TaskContext
 
 
@@ -56,17 +55,14 @@ def dry_run(workflow, payload_text: str) -> Report:
     report = Report()
     definition = definitions.snapshot(workflow)
     event = definition["event"]
-    if event["type"] != "json":
-        report.problems.append("Dry runs take a JSON sample of a JSON event.")
+    event_kind = registry.event_type(event["type"])
+    if event_kind is None:
+        report.problems.append(f"Unknown event type {event['type']!r}.")
         return report
     try:
-        payload = mapping.parse_payload(payload_text)
-    except mapping.PayloadError as error:
-        report.problems.append(str(error))
-        return report
-    values, errors = extract_fields(payload, event["config"])
-    if errors:
-        report.problems += [error.message for error in errors]
+        payload, values = event_kind.sample_event(payload_text, event["config"])
+    except ValueError as error:
+        report.problems += [problem for problem in str(error).split("\n") if problem]
         return report
     report.fields = sorted(values.items())
     types = definitions.field_types(event["type"], event["config"], survey=workflow.survey)

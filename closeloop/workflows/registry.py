@@ -123,6 +123,7 @@ class EventType:
     needs_survey: bool = False
     dedup: str = ""  # how deliveries are deduplicated, in words
     editor_template: str = ""
+    sample_hint: str = "JSON"  # what a dry run's sample is, in words
 
     def default_config(self) -> dict:
         return {}
@@ -146,6 +147,11 @@ class EventType:
 
     def config_from_form(self, data, previous: Mapping) -> dict:
         return dict(previous)
+
+    def sample_event(self, sample: str, config: Mapping) -> tuple[object, dict]:
+        """A sample event as a run would see it, for a dry run: (the document `$` paths walk,
+        the fields); ValueError saying why the sample cannot be used."""
+        raise ValueError(f"Dry runs take a sample of an event that arrives over HTTP, not {self.label}.")
 
     def config_from_sample(self, sample: str, config: Mapping) -> dict:
         """The config with its fields filled from a sample event (pasted, or captured while

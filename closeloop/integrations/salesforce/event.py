@@ -163,6 +163,7 @@ class OutboundMessageEvent(EventType):
     trigger_url_name = "salesforce-inbound:outbound"
     dedup = "A notification Salesforce delivers again starts no second run."
     editor_template = "salesforce/events/outbound.html"
+    sample_hint = "an outbound message (the SOAP XML Salesforce sends; its first notification)"
 
     def default_config(self) -> dict:
         return {"account": "", "object": "Case", "fields": []}
@@ -247,6 +248,15 @@ class OutboundMessageEvent(EventType):
                 "fields": rows,
             }
         )
+
+    def sample_event(self, sample: str, config: Mapping) -> tuple[object, dict]:
+        """The first notification of a pasted outbound message, as its run would see it."""
+        try:
+            message = outbound.parse_outbound_message(sample.strip().encode("utf-8"))
+            payload, fields, _key = notification_event(message, message.notifications[0], config)
+        except OutboundMessageError as error:
+            raise ValueError(str(error)) from None
+        return json.loads(payload), fields
 
     def config_from_sample(self, sample: str, config: Mapping) -> dict:
         object_name, found = fields_from_sample(sample, config.get("object") or "")

@@ -54,6 +54,16 @@ class JsonEvent(EventType):
             raise ValueError(" ".join(error.message for error in errors))
         return values
 
+    def sample_event(self, sample: str, config: Mapping) -> tuple[object, dict]:
+        try:
+            payload = mapping.parse_payload(sample)
+        except mapping.PayloadError as error:
+            raise ValueError(str(error)) from None
+        values, errors = extract_fields(payload, config)
+        if errors:  # one line each: the dry run lists them
+            raise ValueError("\n".join(error.message for error in errors))
+        return payload, values
+
     def config_from_sample(self, sample: str, config: Mapping) -> dict:
         try:
             payload = mapping.parse_payload(sample)

@@ -217,3 +217,25 @@ def test_someone_elses_unshared_account_cannot_be_chosen_by_the_owner(org_a):
     assert (
         outbound_workflow(organization, owner, private).event_config["account"] == private.public_id
     )
+
+
+def test_a_dry_run_takes_an_outbound_message(client, org_a):
+    organization, owner = org_a
+    workflow = outbound_workflow(organization, owner, linked_account(organization, owner))
+    rules = {
+        "match": "all",
+        "groups": [{"rules": [{"field": "Case.IsClosed", "operator": "equals", "value": "true"}]}],
+    }
+    actions.update_workflow(workflow, owner, {"conditions": rules})
+    client.force_login(owner)
+    page = client.get(f"/workflows/{workflow.public_id}/").content.decode()
+    assert "Sample payload (an outbound message" in page
+    message = (FIXTURES / "case_closed.xml").read_text()
+    report = client.post(
+        f"/workflows/{workflow.public_id}/dry-run", {"sample": message}
+    ).content.decode()
+    assert "maria.lopez@example.com" in report and "Case.ContactEmail" in report
+    assert "The conditions are met" in report
+    refused = client.post(f"/workflows/{workflow.public_id}/dry-run", {"sample": '{"a": 1}'})
+    assert "not well-formed XML" in refused.content.decode()
+    assert not workflow.runs.exists()
