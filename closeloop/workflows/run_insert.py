@@ -120,22 +120,35 @@ def _batch_statement(per_run: tuple, shared: tuple) -> str:
     """
 
 
-def insert_runs_and_jobs(runs: list[WorkflowRun], job: Job) -> set[str]:
-    """Insert queued runs, each with a job like `job`, in one statement: the dedup keys of the
-    runs inserted (a key a run's workflow already used, or repeated in `runs`, inserts once)."""
-    if not runs:
-        return set()
-    per_run, shared = _split_fields(runs)
-    rows = json.dumps(
-        [{field.attname: getattr(run, field.attname) for field in per_run} for run in runs],
-        default=str,  # datetimes as PostgreSQL reads them, microseconds kept
-        ensure_ascii=False,
-    )
+def _insert(per_run: tuple, shared: tuple, template: WorkflowRun, rows: list, job: Job) -> set:
     params = [
-        *_values(runs[0], list(shared)),
-        rows,
+        *_values(template, list(shared)),
+        json.dumps(rows, default=str, ensure_ascii=False),  # datetimes as PostgreSQL reads them
         *_values(job, _insertable(Job, leave_out=("payload",))),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_batch_statement(per_run, shared), params)
         return {row[0] for row in cursor.fetchall()}
+
+
+def insert_run_rows(template: WorkflowRun, rows: list[dict], job: Job) -> set[str]:
+    """Insert queued runs like `template` but for ALWAYS_PER_RUN, given per run in `rows`
+    ({"public_id", "payload", "fields", "dedup_key"}), each with a job like `job`, in one
+    statement: the dedup keys of the runs inserted (a key the workflow already used, or
+    repeated in `rows`, inserts once)."""
+    if not rows:
+        return set()
+    fields = _insertable(WorkflowRun)
+    per_run = tuple(field for field in fields if field.attname in ALWAYS_PER_RUN)
+    shared = tuple(field for field in fields if field.attname not in ALWAYS_PER_RUN)
+    return _insert(per_run, shared, template, rows, job)
+
+
+def insert_runs_and_jobs(runs: list[WorkflowRun], job: Job) -> set[str]:
+    """As insert_run_rows for runs built as models (a bulk replay's, of several workflows):
+    every column that differs between them is sent per run."""
+    if not runs:
+        return set()
+    per_run, shared = _split_fields(runs)
+    rows = [{field.attname: getattr(run, field.attname) for field in per_run} for run in runs]
+    return _insert(per_run, shared, runs[0], rows, job)

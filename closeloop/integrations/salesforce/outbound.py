@@ -124,7 +124,7 @@ def _notification(element: etree._Element) -> Notification:
     for field in sobject:
         if not isinstance(field.tag, str):
             continue
-        name = etree.QName(field).localname
+        name = field.tag.rpartition("}")[2]  # the local name ({namespace}Status)
         fields[name] = None if _is_nil(field) else (field.text or "")
     return Notification(notification_id, sobject_type, fields)
 
