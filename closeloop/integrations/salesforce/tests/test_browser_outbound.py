@@ -140,7 +140,7 @@ def test_outbound_message_from_linked_account_to_reporting(
     closed_row = page.locator(
         "tr", has=page.locator("td", has_text=re.compile(r"^Case\.IsClosed$"))
     )
-    assert closed_row.locator("td").nth(1).inner_text() == "True"
+    assert closed_row.locator("td").nth(1).inner_text() == "true"
 
     # The same message delivered again starts no second run.
     again = fake_salesforce.send_outbound_message(url, message)
