@@ -136,6 +136,7 @@ class SalesforceTask(TaskType):
         "Case or Contact), or post to Chatter, as the workflow owner's linked account."
     )
     atomic = False  # calls Salesforce: run() outside the database transaction
+    side_effects = "write to Salesforce"
     editor_template = "salesforce/tasks/salesforce.html"
 
     def default_config(self) -> dict:

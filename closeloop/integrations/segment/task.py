@@ -61,6 +61,7 @@ class SegmentContactTask(TaskType):
         "transaction on the contact."
     )
     atomic = True
+    side_effects = "update contacts and transactions in XM Directory"
     editor_template = "segment/tasks/contact.html"
 
     def default_config(self) -> dict:
