@@ -165,11 +165,23 @@ def _new_replay(
 
 
 def replay_run(
-    run: WorkflowRun, user=None, *, definition: str = ReplayDefinition.CURRENT
+    run: WorkflowRun,
+    user=None,
+    *,
+    definition: str = ReplayDefinition.CURRENT,
+    request_key: str = "",
 ) -> WorkflowRun:
-    """Run a finished run again from the start as a new run; the original stays as it is."""
+    """Run a finished run again from the start as a new run; the original stays as it is.
+
+    With a request key (the confirmation form's), the same key replays once: a second click
+    or a resubmitted form returns the replay the first one made."""
     with transaction.atomic():
         original = WorkflowRun.objects.select_for_update().get(pk=run.pk)
+        if request_key:
+            key = f"replay:{original.public_id}:{request_key[:64]}"
+            earlier = WorkflowRun.objects.filter(replay_of=original, dedup_key=key).first()
+            if earlier is not None:
+                return earlier
         problem = replay_problem(original)
         if problem:
             raise CannotReplay(problem)
@@ -177,11 +189,12 @@ def replay_run(
         chosen, revision = _definition_for(original, workflow, definition)
         number = WorkflowRun.objects.filter(replay_of=original).count() + 1
         for attempt in range(number, number + 5):
+            suffix = request_key[:64] if request_key else attempt
             replay = _new_replay(
                 original,
                 chosen,
                 revision,
-                dedup_key=f"replay:{original.public_id}:{attempt}",
+                dedup_key=f"replay:{original.public_id}:{suffix}",
                 user=user,
             )
             try:

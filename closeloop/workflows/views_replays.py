@@ -6,6 +6,7 @@ through replays' actions.
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -25,7 +26,12 @@ def run_replay(request, run_id: str):
     if request.method == "POST":
         choice = request.POST.get("definition", ReplayDefinition.CURRENT)
         try:
-            replay = replays.replay_run(run, request.user, definition=choice)
+            replay = replays.replay_run(
+                run,
+                request.user,
+                definition=choice,
+                request_key=request.POST.get("request_key", ""),
+            )
         except replays.CannotReplay as error:
             messages.error(request, str(error))
             return redirect("workflows:run-replay", run_id=run.public_id)
@@ -41,6 +47,7 @@ def run_replay(request, run_id: str):
         "run": run,
         "problem": problem,
         "options": [] if problem else replays.replay_options(run),
+        "request_key": secrets.token_urlsafe(12),  # a double click replays once
     }
     return render(request, "workflows/replay.html", context)
 

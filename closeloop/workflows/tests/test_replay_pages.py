@@ -201,3 +201,16 @@ def test_another_organization_can_neither_see_nor_replay(
     assert not WorkflowRun.objects.filter(source="replay").exists()
     bulk.refresh_from_db()
     assert bulk.status == BulkReplayStatus.QUEUED
+
+
+def test_a_double_click_on_replay_makes_one_replay(client_a, succeeded):
+    page = text(client_a.get(reverse("workflows:run-replay", args=[succeeded.public_id])))
+    key = re.search(r'name="request_key" value="([^"]+)"', page).group(1)
+    url = reverse("workflows:run-replay", args=[succeeded.public_id])
+    first = client_a.post(url, {"definition": "current", "request_key": key})
+    second = client_a.post(url, {"definition": "current", "request_key": key})
+    assert first["Location"] == second["Location"]
+    assert WorkflowRun.objects.filter(source="replay").count() == 1
+    # A new visit of the page is a new replay.
+    client_a.post(url, {"definition": "current", "request_key": "another-visit"})
+    assert WorkflowRun.objects.filter(source="replay").count() == 2
