@@ -3,6 +3,7 @@ worker processes, the web server under gunicorn and its closed- and open-loop lo
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import multiprocessing
 import os
@@ -159,6 +160,21 @@ def start_web(url: str, port: int, web_workers: int, threads: int = 4):
             time.sleep(0.3)
     stop(process)
     raise SystemExit("gunicorn did not become healthy")
+
+
+@contextlib.contextmanager
+def web_server(url: str, port: int, web_workers: int, threads: int = 4):
+    """start_web for a with block: when it ends gunicorn is stopped and this process's
+    database connections are closed (so that a baseline after it has the database alone)."""
+    web = start_web(url, port, web_workers, threads)
+    print(f"gunicorn: {web_workers} workers x {threads} threads (gthread)")
+    try:
+        yield web
+    finally:
+        stop(web)
+        from django.db import connections
+
+        connections.close_all()
 
 
 @dataclass(frozen=True)
@@ -342,3 +358,235 @@ def open_loop(endpoint: Endpoint, clients: int, rate: float, seconds: float) -> 
 def _percentile(ordered: list[float], fraction: float) -> float:
     """The value below which `fraction` of the sorted values lie (nearest rank)."""
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+# The bench organization and what the server did ----------------------------------------------
+
+
+def remove_bench_organization(brand: str, email: str) -> None:
+    """The last run's bench organization (by brand) and its owner (by email), and everything
+    of it. Its runs and jobs (a hundred thousand or more, never executed) go first in plain
+    SQL: Django's cascade would load them."""
+    from django.db import connection
+
+    from closeloop.accounts.models import Organization, User
+
+    organizations = list(Organization.objects.filter(brand_id=brand).values_list("pk", flat=True))
+    if organizations:
+        runs = "SELECT id FROM workflows_workflowrun WHERE organization_id = ANY(%s)"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM workflows_taskrun WHERE run_id IN ({runs})", [organizations]
+            )
+            for table in ("workflows_workflowrun", "jobs_job"):
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE organization_id = ANY(%s)", [organizations]
+                )
+    Organization.objects.filter(pk__in=organizations).delete()
+    User.objects.filter(email=email).delete()
+
+
+def new_bench_organization(brand: str, email: str):
+    """A fresh bench organization (the last run's removed) and its owner: (organization, user)."""
+    from closeloop.accounts.models import Membership, Organization, Role, User
+
+    remove_bench_organization(brand, email)
+    organization = Organization.objects.create(name="Bench", brand_id=brand)
+    user = User.objects.create_user(email, "unused bench password")
+    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    return organization, user
+
+
+def vacuum_run_tables() -> None:
+    """Fresh statistics and no dead rows in the tables an event writes, before measuring."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("workflows_workflowrun", "workflows_taskrun", "jobs_job"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def stored_runs(workflow_id: int) -> int:
+    from closeloop.workflows.models import WorkflowRun
+
+    return WorkflowRun.objects.filter(workflow_id=workflow_id).count()
+
+
+def server_cpu(web) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each gunicorn worker and of each PostgreSQL backend connected to
+    the bench database (the workers' kept connections), by pid."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return {
+        "gunicorn": {pid: cpu_seconds(pid) for pid in child_pids(web.pid)},
+        "postgres": {pid: cpu_seconds(pid) for pid in backends},
+    }
+
+
+def _cpu_used(before: dict, after: dict, side: str) -> float:
+    return sum(used - before[side].get(pid, 0.0) for pid, used in after[side].items())
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """A closed-loop phase against a workflow's endpoint: the accepted requests, the other
+    answers, the runs the workflow gained meanwhile, and the CPU seconds gunicorn's workers
+    and the PostgreSQL backends used."""
+
+    clients: int
+    seconds: float
+    accepted: int
+    other: int
+    stored: int
+    gunicorn_s: float
+    postgres_s: float
+
+    def cpu_line(self, label: str, unit: str, rows: int = 1) -> str:
+        """CPU per accepted request, split between gunicorn and PostgreSQL; with `rows` (runs
+        a request) above 1, per run too."""
+        if not self.accepted:
+            return f"{label} no {unit} accepted: no CPU per {unit}"
+        web_ms = self.gunicorn_s * 1000 / self.accepted
+        database_ms = self.postgres_s * 1000 / self.accepted
+        machine_ms = (os.cpu_count() or 1) * self.seconds * 1000 / self.accepted
+        per_run = (
+            f" = {web_ms / rows:.3f} + {database_ms / rows:.3f} ms per run" if rows > 1 else ""
+        )
+        return (
+            f"{label} CPU per {unit}: gunicorn workers {web_ms:.2f} ms, PostgreSQL backends "
+            f"{database_ms:.2f} ms{per_run} (of the {machine_ms:.2f} ms the machine's cores "
+            f"had per {unit}, the clients and other processes included)"
+        )
+
+
+def measured_closed_loop(
+    endpoint: Endpoint, web, workflow_id: int, clients: int, seconds: float, phase: str = "c"
+) -> ClosedLoop:
+    """closed_loop, with the runs stored and the server's CPU counted around it."""
+    before, cpu_before = stored_runs(workflow_id), server_cpu(web)
+    accepted, other = closed_loop(endpoint, clients, seconds, phase)
+    stored, cpu_after = stored_runs(workflow_id) - before, server_cpu(web)
+    return ClosedLoop(
+        clients=threads_per_process(clients) * LOAD_PROCESSES,
+        seconds=seconds,
+        accepted=accepted,
+        other=other,
+        stored=stored,
+        gunicorn_s=_cpu_used(cpu_before, cpu_after, "gunicorn"),
+        postgres_s=_cpu_used(cpu_before, cpu_after, "postgres"),
+    )
+
+
+def machine_check() -> None:
+    """Others' processes and a shared virtual machine move the figures: say how things stand."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"cpu check: {cpu_check_ms():.0f} ms; load average {load} on {os.cpu_count()} cores")
+
+
+# The baseline: the raw commit rate of the rows the receiver stored ---------------------------
+
+
+RUN_QUERY = "SELECT * FROM workflows_workflowrun WHERE workflow_id = %s ORDER BY id LIMIT 1"
+JOB_QUERY = (
+    "SELECT * FROM jobs_job WHERE kind = 'workflows.run' AND payload->>'run' = "
+    "(SELECT min(id)::text FROM workflows_workflowrun WHERE workflow_id = %s)"
+)
+
+
+def _template(connection, query: str, workflow_id: int) -> dict[str, str]:
+    """Column (but id) → SQL literal, of the first row the query finds: a run or job exactly
+    as the receiver stored it (JSON as text: PostgreSQL reads it into the jsonb column)."""
+    import json
+
+    from psycopg import sql
+
+    with connection.cursor() as cursor:
+        row = cursor.execute(query, [workflow_id]).fetchone()
+        if row is None:
+            raise SystemExit("the receiver stored no run to copy for the baseline")
+        columns = [column.name for column in cursor.description]
+    connection.commit()
+
+    def literal(value: object) -> str:
+        if isinstance(value, dict | list):
+            value = json.dumps(value)
+        return sql.Literal(value).as_string(connection)
+
+    return {name: literal(value) for name, value in zip(columns, row, strict=True) if name != "id"}
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _insert(table: str, columns) -> str:
+    names = ", ".join('"' + name + '"' for name in columns)
+    return f"INSERT INTO {table} ({names})"
+
+
+def measure_baseline(
+    url: str,
+    workflow_id: int,
+    transactions: int,
+    rows: int,
+    dedup_key: Callable[[int, int], str],
+    tag: str,
+) -> float:
+    """The raw commit rate of the receiver's rows over one raw psycopg connection, in rows
+    (runs) per second: `transactions` transactions of a multi-row INSERT of `rows` runs into
+    workflows_workflowrun (RETURNING their ids), a multi-row INSERT of their jobs into
+    jobs_job, and COMMIT. Column values are copied from a run (and its job) the receiver
+    stored, with fresh public ids (WR_<tag>…, `tag` one letter per baseline of a run) and
+    dedup keys (dedup_key(transaction number, row index)). The statements, their values
+    written in as literals (no parameters to convert, nothing for the client to do but send
+    them), are made before the clock starts; each job's payload names its run, so the jobs'
+    INSERT is written once the runs' ids are back."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        run = _template(connection, RUN_QUERY, workflow_id)
+        job = _template(connection, JOB_QUERY, workflow_id)
+        statements = []
+        for number in range(1, transactions + 1):
+            values = []
+            for index in range(rows):
+                row = run | {
+                    "public_id": _quoted(f"WR_{tag}bench{number:05d}{index:03d}"),
+                    "dedup_key": _quoted(dedup_key(number, index)),
+                }
+                values.append("(" + ", ".join(row.values()) + ")")
+            statements.append(
+                f"{_insert('workflows_workflowrun', run)} VALUES {', '.join(values)}"
+                ' RETURNING "id", "generation"'
+            )
+        job_columns = [name for name in job if name != "payload"]
+        insert_jobs = _insert("jobs_job", [*job_columns, "payload"])
+        job_row = "(" + "".join(f"{job[name]}, " for name in job_columns)
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+                jobs = ", ".join(
+                    f'{job_row}\'{{"run": {run_id}, "generation": {generation}}}\')'
+                    for run_id, generation in cursor.fetchall()
+                )
+                cursor.execute(f"{insert_jobs} VALUES {jobs}")
+                connection.commit()
+        elapsed = time.perf_counter() - started
+    what = (
+        f"{rows} runs + {rows} jobs (two multi-row INSERTs"
+        if rows > 1
+        else "1 run + 1 job (two INSERTs"
+    )
+    print(
+        f"baseline: {transactions} transactions of {what}, COMMIT) over one psycopg "
+        f"connection in {elapsed:.2f} s = {transactions * rows / elapsed:.0f} runs/s, "
+        f"{transactions / elapsed:.0f} commits/s"
+    )
+    return transactions * rows / elapsed

@@ -37,25 +37,21 @@ notifications_per_s=… ack_p99_ms=… baseline_per_s=… ratio=…
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 
 from common import (
-    LOAD_PROCESSES,
     Endpoint,
     bench_database,
-    child_pids,
-    closed_loop,
-    cpu_check_ms,
-    cpu_seconds,
     free_port,
+    machine_check,
+    measure_baseline,
+    measured_closed_loop,
+    new_bench_organization,
     open_loop,
-    start_web,
-    stop,
-    threads_per_process,
+    vacuum_run_tables,
     warm_up,
+    web_server,
 )
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/closeloop_bench_salesforce"
@@ -88,42 +84,14 @@ def parse_arguments() -> argparse.Namespace:
 # Set-up --------------------------------------------------------------------------------------
 
 
-def remove_bench_organization() -> None:
-    """The last run's bench organization and everything of it. Its runs and jobs (a hundred
-    thousand or more, never executed) go first in plain SQL: Django's cascade would load them."""
-    from django.db import connection
-
-    from closeloop.accounts.models import Organization, User
-
-    organizations = list(Organization.objects.filter(brand_id=BRAND).values_list("pk", flat=True))
-    if organizations:
-        runs = "SELECT id FROM workflows_workflowrun WHERE organization_id = ANY(%s)"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM workflows_taskrun WHERE run_id IN ({runs})", [organizations]
-            )
-            for table in ("workflows_workflowrun", "jobs_job"):
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE organization_id = ANY(%s)", [organizations]
-                )
-    Organization.objects.filter(pk__in=organizations).delete()
-    User.objects.filter(email=EMAIL).delete()
-
-
 def make_workflow() -> tuple[str, int]:
     """A fresh bench organization, its owner's linked Salesforce account and an outbound-message
     workflow on Case: (endpoint path, workflow id)."""
-    from django.db import connection
-
-    from closeloop.accounts.models import Membership, Organization, Role, User
     from closeloop.distributions.secrets import encrypt
     from closeloop.integrations.salesforce.models import ConnectedAccount
     from closeloop.workflows import actions
 
-    remove_bench_organization()
-    organization = Organization.objects.create(name="Bench", brand_id=BRAND)
-    user = User.objects.create_user(EMAIL, "unused bench password")
-    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    organization, user = new_bench_organization(BRAND, EMAIL)
     account = ConnectedAccount.objects.create(
         organization=organization,
         owner=user,
@@ -145,9 +113,7 @@ def make_workflow() -> tuple[str, int]:
         },
     }
     workflow, _warnings = actions.create_workflow(organization, user, definition)
-    with connection.cursor() as cursor:
-        for table in ("workflows_workflowrun", "workflows_taskrun", "jobs_job"):
-            cursor.execute(f"VACUUM ANALYZE {table}")
+    vacuum_run_tables()
     return f"/inbound/salesforce/{workflow.trigger_token}", workflow.pk
 
 
@@ -199,57 +165,20 @@ def request(client: str, number: int) -> tuple[bytes, dict]:
     return body.encode(), headers
 
 
-def stored_runs(workflow_id: int) -> int:
-    from closeloop.workflows.models import WorkflowRun
-
-    return WorkflowRun.objects.filter(workflow_id=workflow_id).count()
-
-
-def server_cpu(web) -> dict[str, dict[int, float]]:
-    """CPU seconds so far of each gunicorn worker and of each PostgreSQL backend connected to
-    the bench database (the workers' kept connections), by pid."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
-        backends = [pid for (pid,) in cursor.fetchall()]
-    return {
-        "gunicorn": {pid: cpu_seconds(pid) for pid in child_pids(web.pid)},
-        "postgres": {pid: cpu_seconds(pid) for pid in backends},
-    }
-
-
-def cpu_used(before: dict, after: dict, side: str) -> float:
-    return sum(used - before[side].get(pid, 0.0) for pid, used in after[side].items())
-
-
 def measure_acknowledged(endpoint: Endpoint, web, workflow_id: int, clients: int, seconds: float):
-    before, cpu_before = stored_runs(workflow_id), server_cpu(web)
-    acknowledged, other = closed_loop(endpoint, clients, seconds)
-    stored, cpu_after = stored_runs(workflow_id) - before, server_cpu(web)
-    notifications = acknowledged * NOTIFICATIONS
+    result = measured_closed_loop(endpoint, web, workflow_id, clients, seconds)
+    notifications = result.accepted * NOTIFICATIONS
     print(
-        f"(a) {threads_per_process(clients) * LOAD_PROCESSES} clients, {seconds:g} s: "
-        f"{acknowledged} messages acknowledged (200 Ack) = {notifications} notifications, "
-        f"{other} other answers; {stored} runs stored"
+        f"(a) {result.clients} clients, {seconds:g} s: "
+        f"{result.accepted} messages acknowledged (200 Ack) = {notifications} notifications, "
+        f"{result.other} other answers; {result.stored} runs stored"
     )
-    if stored != notifications:
-        raise SystemExit(f"{notifications} notifications acknowledged but {stored} runs stored")
-    if acknowledged:
-        web_ms, database_ms = (
-            cpu_used(cpu_before, cpu_after, side) * 1000 / acknowledged
-            for side in ("gunicorn", "postgres")
+    if result.stored != notifications:
+        raise SystemExit(
+            f"{notifications} notifications acknowledged but {result.stored} runs stored"
         )
-        machine_ms = (os.cpu_count() or 1) * seconds * 1000 / acknowledged
-        print(
-            f"(a) CPU per message: gunicorn workers {web_ms:.1f} ms, PostgreSQL backends "
-            f"{database_ms:.1f} ms (of the {machine_ms:.1f} ms the machine's cores had per "
-            "message, the clients and other processes included)"
-        )
-    return acknowledged / seconds
+    print(result.cpu_line("(a)", "message", NOTIFICATIONS))
+    return result.accepted / seconds
 
 
 def measure_latency(endpoint: Endpoint, clients: int, rate: float, seconds: float) -> float:
@@ -261,96 +190,6 @@ def measure_latency(endpoint: Endpoint, clients: int, rate: float, seconds: floa
     return result.p99_ms
 
 
-# Baseline ------------------------------------------------------------------------------------
-
-
-RUN_QUERY = "SELECT * FROM workflows_workflowrun WHERE workflow_id = %s ORDER BY id LIMIT 1"
-JOB_QUERY = (
-    "SELECT * FROM jobs_job WHERE kind = 'workflows.run' AND payload->>'run' = "
-    "(SELECT min(id)::text FROM workflows_workflowrun WHERE workflow_id = %s)"
-)
-
-
-def _template(connection, query: str, workflow_id: int) -> dict[str, str]:
-    """Column (but id) → SQL literal, of the first row the query finds: a run or job exactly
-    as the receiver stored it (JSON as text: PostgreSQL reads it into the jsonb column)."""
-    from psycopg import sql
-
-    with connection.cursor() as cursor:
-        row = cursor.execute(query, [workflow_id]).fetchone()
-        if row is None:
-            raise SystemExit("the receiver stored no run to copy for the baseline")
-        columns = [column.name for column in cursor.description]
-    connection.commit()
-
-    def literal(value: object) -> str:
-        if isinstance(value, dict | list):
-            value = json.dumps(value)
-        return sql.Literal(value).as_string(connection)
-
-    return {name: literal(value) for name, value in zip(columns, row, strict=True) if name != "id"}
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _insert(table: str, columns) -> str:
-    names = ", ".join('"' + name + '"' for name in columns)
-    return f"INSERT INTO {table} ({names})"
-
-
-def measure_baseline(url: str, workflow_id: int, messages: int) -> float:
-    """The raw commit rate of the receiver's rows: the statements, their values written in
-    as literals (no parameters to convert, nothing for the client to do but send them), are
-    made before the clock starts; each job's payload names its run, so the jobs' INSERT is
-    written once the runs' ids are back."""
-    import psycopg
-
-    with psycopg.connect(url) as connection:
-        run = _template(connection, RUN_QUERY, workflow_id)
-        job = _template(connection, JOB_QUERY, workflow_id)
-        statements = []
-        for number in range(1, messages + 1):
-            rows = []
-            for index in range(NOTIFICATIONS):
-                key = f"salesforce:{notification_id('b000', number, index)}"
-                values = run | {
-                    "public_id": _quoted(f"WR_bench{number:05d}{index:02d}"),
-                    "dedup_key": _quoted(key),
-                }
-                rows.append("(" + ", ".join(values.values()) + ")")
-            statements.append(
-                f"{_insert('workflows_workflowrun', run)} VALUES {', '.join(rows)}"
-                ' RETURNING "id", "generation"'
-            )
-        job_columns = [name for name in job if name != "payload"]
-        insert_jobs = _insert("jobs_job", [*job_columns, "payload"])
-        job_row = "(" + "".join(f"{job[name]}, " for name in job_columns)
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-                jobs = ", ".join(
-                    f'{job_row}\'{{"run": {run_id}, "generation": {generation}}}\')'
-                    for run_id, generation in cursor.fetchall()
-                )
-                cursor.execute(f"{insert_jobs} VALUES {jobs}")
-                connection.commit()
-        elapsed = time.perf_counter() - started
-    print(
-        f"baseline: {messages} transactions of {NOTIFICATIONS} runs + {NOTIFICATIONS} jobs "
-        f"(two multi-row INSERTs, COMMIT) over one psycopg connection in {elapsed:.2f} s"
-    )
-    return messages * NOTIFICATIONS / elapsed
-
-
-def machine_check() -> None:
-    """Others' processes and a shared virtual machine move the figures: say how things stand."""
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"cpu check: {cpu_check_ms():.0f} ms; load average {load} on {os.cpu_count()} cores")
-
-
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # in order with the server's log lines
     arguments = parse_arguments()
@@ -359,20 +198,20 @@ def main() -> None:
     path, workflow_id = make_workflow()
     port = free_port()
     endpoint = Endpoint(port, path, request, 200)
-    web = start_web(url, port, arguments.web_workers)
-    print(f"gunicorn: {arguments.web_workers} workers x 4 threads (gthread)")
-    try:
+    with web_server(url, port, arguments.web_workers) as web:
         warm_up(endpoint, arguments.clients)
         messages_per_s = measure_acknowledged(
             endpoint, web, workflow_id, arguments.clients, arguments.seconds
         )
         p99 = measure_latency(endpoint, arguments.clients, messages_per_s / 2, arguments.seconds)
-    finally:
-        stop(web)
-    from django.db import connections
-
-    connections.close_all()
-    baseline = measure_baseline(url, workflow_id, arguments.baseline_messages)
+    baseline = measure_baseline(
+        url,
+        workflow_id,
+        arguments.baseline_messages,
+        NOTIFICATIONS,
+        lambda number, index: f"salesforce:{notification_id('b000', number, index)}",
+        tag="b",
+    )
     machine_check()
     notifications = messages_per_s * NOTIFICATIONS
     print(

@@ -78,6 +78,13 @@ MAX_DATA_VALUE = 1024
 MAX_DATA_FIELDS = 500
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+# A JSON string as mapping.nesting_depth steps over it: from a quote to the next quote not
+# escaped by a backslash (which escapes any character), or to the end of an unclosed one.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+# A path of member names only ($.context.traits.email): what every preset and every row
+# mapped from a sample's objects is.
+_NAMES_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 
 
 class SegmentError(ValueError):
@@ -137,6 +144,16 @@ def _skip_whitespace(text: str, position: int) -> int:
     return _WHITESPACE.match(text, position).end()
 
 
+def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """mapping.nesting_depth (how deeply arrays and objects nest, counted up to limit + 1),
+    with the strings and all but the brackets taken out by regular expressions first, so
+    that Python steps through the brackets only, not through every character of a batch.
+    Without a backslash every quote opens or closes a string: the parts between the quotes
+    are alternately outside and inside strings."""
+    outside = _STRING.sub("", text) if "\\" in text else "".join(text.split('"')[::2])
+    return mapping.nesting_depth(_NOT_BRACKET.sub("", outside), limit)
+
+
 def _event(text: str, value: object, position: int | None) -> Event:
     where = "The body" if position is None else f"Event {position + 1} of the batch"
     if not isinstance(value, dict):
@@ -162,7 +179,7 @@ def parse_events(text: str) -> tuple[list[Event], bool]:
     if start == len(text):
         raise SegmentError("The body is empty: send a Segment event or a JSON array of them.")
     is_batch = text[start] == "["
-    if mapping.nesting_depth(text, MAX_DEPTH + is_batch) > MAX_DEPTH + is_batch:
+    if nesting_depth(text, MAX_DEPTH + is_batch) > MAX_DEPTH + is_batch:
         raise SegmentError(f"The JSON is nested more than {MAX_DEPTH} levels deep.")
     if not is_batch:
         value, end = _decode(text, start)
@@ -220,6 +237,45 @@ def first_event_text(text: str) -> str:
     except (ValueError, RecursionError):
         return ""
     return text[position:end]
+
+
+# Field mapping of the events of a request ----------------------------------------------------
+
+
+class FieldMapping:
+    """A workflow's field mapping made ready once for all the events of a request: what
+    mapping.extract gives, but a row whose path is member names only is looked up in the
+    event's objects directly instead of by the JSONPath engine (the same value: one match,
+    or none when a member is missing or a step is not an object; then coerced alike)."""
+
+    def __init__(self, rows: list[dict]):
+        self.plan = [
+            (row, tuple(row["path"][2:].split(".")) if _names_only(row["path"]) else None)
+            for row in rows
+        ]
+
+    def extract(self, data: object) -> tuple[dict[str, object], list[mapping.FieldError]]:
+        values: dict[str, object] = {}
+        errors: list[mapping.FieldError] = []
+        for row, names in self.plan:
+            if names is None:
+                found, failed = mapping.extract(data, [row])
+                values.update(found)
+                errors.extend(failed)
+                continue
+            value = data
+            for name in names:
+                value = value.get(name) if isinstance(value, dict) else None
+            try:
+                values[row["name"]] = mapping.coerce(value, row["type"])
+            except ValueError as error:
+                message = f'Field "{row["name"]}" ({row["path"]}) {error}.'
+                errors.append(mapping.FieldError(row["name"], message))
+        return values, errors
+
+
+def _names_only(path: object) -> bool:
+    return isinstance(path, str) and len(path) <= mapping.MAX_PATH and bool(_NAMES_PATH.match(path))
 
 
 # Deduplication -------------------------------------------------------------------------------

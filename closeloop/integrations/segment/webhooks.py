@@ -45,7 +45,6 @@ from closeloop.api.problems import problem_response
 from closeloop.integrations.segment import actions, queries, spec
 from closeloop.workflows import actions as workflow_actions
 from closeloop.workflows import lookup_cache
-from closeloop.workflows.builtin.json_event import extract_fields
 from closeloop.workflows.inbound import FieldsDoNotFit, UnsupportedMediaType
 
 log = logging.getLogger("closeloop.segment")
@@ -190,8 +189,9 @@ def _runs(workflow, events: list[spec.Event], is_batch: bool) -> list[tuple[str,
     """(payload, fields, dedup key) of every event, the first of each messageId only;
     FieldsDoNotFit naming the events whose mapped fields do not fit their types."""
     runs, keys, problems = [], set(), []
+    fields = spec.FieldMapping(workflow.event_config.get("fields") or [])
     for position, event in enumerate(events, start=1):
-        values, errors = extract_fields(event.data, workflow.event_config)
+        values, errors = fields.extract(event.data)
         for error in errors:
             where = f"Event {position}: " if is_batch else ""
             problems.append(

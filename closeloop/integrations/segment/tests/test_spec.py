@@ -14,6 +14,7 @@ from closeloop.integrations.segment.tests.conftest import (
     sample,
     sample_json,
 )
+from closeloop.workflows import mapping
 
 
 def test_a_batch_keeps_each_events_exact_text():
@@ -105,3 +106,55 @@ def test_traits_and_properties_as_directory_data():
 def test_the_limits(text, error):
     with pytest.raises(error):
         spec.parse_events(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{}",
+        '[{"a": [1, {"b": "]]]}}}"}]}, {"c": "\\"[[["}]',
+        '{"a": "\\\\", "b": [[{"c": "x\\\\\\"]"}]]}',
+        '{"a": "unclosed [[[',
+        '{"a": "ends in a backslash \\',
+        '"\\u005b[" [{"x": "é{"}]',
+        "[" * 70 + "]" * 70,
+        '[{"a": "' + "[" * 100 + '"}]',
+    ],
+)
+def test_the_nesting_depth_is_the_mappings(text):
+    for limit in (1, 3, spec.MAX_DEPTH):
+        assert spec.nesting_depth(text, limit) == mapping.nesting_depth(text, limit)
+
+
+def test_too_deep_bodies_are_refused():
+    deep = {"type": "track"}
+    for _ in range(spec.MAX_DEPTH - 1):
+        deep = {"x": deep}
+    spec.parse_events(json.dumps(deep))
+    spec.parse_events(json.dumps([deep]))  # the batch's array is not counted
+    with pytest.raises(spec.SegmentError, match="nested more than"):
+        spec.parse_events(json.dumps({"x": deep}))
+    with pytest.raises(spec.SegmentError, match="nested more than"):
+        spec.parse_events(json.dumps([{"x": deep}]))
+
+
+def test_the_field_mapping_gives_what_the_json_event_gives():
+    rows = [
+        *spec.preset_rows(),
+        {"name": "total", "path": "$.properties.total", "type": "Number"},
+        {"name": "skipped", "path": "$.properties.skipped", "type": "Boolean"},
+        {"name": "steps", "path": "$.properties.steps_completed", "type": "Boolean"},
+        {"name": "tour", "path": "$.properties.tour", "type": "Number"},
+        {"name": "email", "path": "$.properties.tour.email", "type": "String"},
+        {"name": "library", "path": "$.context.library", "type": "String"},
+        {"name": "emails", "path": "$..email", "type": "String"},
+        {"name": "quoted", "path": "$['context']['traits']['email']", "type": "String"},
+        {"name": "broken", "path": "$.[", "type": "String"},
+        {"name": "userId", "path": "$.anonymousId", "type": "String"},  # a name twice
+    ]
+    fields = spec.FieldMapping(rows)
+    for data in [*sample_json("webhooks_actions_batch.json"), {"properties": [1]}, {}]:
+        expected = mapping.extract(data, rows)
+        got = fields.extract(data)
+        assert got == expected and list(got[0]) == list(expected[0])
