@@ -151,7 +151,9 @@ class EventType:
     def sample_event(self, sample: str, config: Mapping) -> tuple[object, dict]:
         """A sample event as a run would see it, for a dry run: (the document `$` paths walk,
         the fields); ValueError saying why the sample cannot be used."""
-        raise ValueError(f"Dry runs take a sample of an event that arrives over HTTP, not {self.label}.")
+        raise ValueError(
+            f"Dry runs take a sample of an event that arrives over HTTP, not {self.label}."
+        )
 
     def config_from_sample(self, sample: str, config: Mapping) -> dict:
         """The config with its fields filled from a sample event (pasted, or captured while
