@@ -217,6 +217,7 @@ CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS = int(
 )
 # Deliveries (distribution history) of finished distributions; 0: no server limit.
 CLOSELOOP_DELIVERY_RETENTION_DAYS = int(os.environ.get("CLOSELOOP_DELIVERY_RETENTION_DAYS", "0"))
+CLOSELOOP_AUDIT_RETENTION_DAYS = int(os.environ.get("CLOSELOOP_AUDIT_RETENTION_DAYS", "365"))
 CLOSELOOP_SURVEY_RATE_LIMIT = int(os.environ.get("CLOSELOOP_SURVEY_RATE_LIMIT", "600"))
 # Wrong passwords allowed per 15 minutes before sign-in is refused for a while.
 CLOSELOOP_SIGN_IN_FAILURES_PER_ACCOUNT = int(

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from closeloop.accounts import retention
+from closeloop.accounts import audit, retention
 from closeloop.accounts.models import (
     ApiToken,
     FailedSignIn,
@@ -133,6 +133,7 @@ def set_retention(
     runs: int | None,
     payloads: int | None,
     deliveries: int | None,
+    audit: int | None = None,
 ) -> Organization:
     """How long the organization keeps workflow runs, their payloads and deliveries, in days
     (None: as long as the server allows). Each is at most the server's ceiling, and payloads
@@ -146,17 +147,20 @@ def set_retention(
         *_period_problems(
             "Deliveries", deliveries, delivery_ceiling or retention.UNBOUNDED_MAX_DAYS
         ),
+        *_period_problems("The audit log", audit, retention.audit_ceiling_days()),
     ]
     if problems:
         raise AccountsError(" ".join(problems))
     organization.workflow_run_retention_days = runs
     organization.workflow_payload_retention_days = payloads
     organization.delivery_retention_days = deliveries
+    organization.audit_retention_days = audit
     organization.save(
         update_fields=[
             "workflow_run_retention_days",
             "workflow_payload_retention_days",
             "delivery_retention_days",
+            "audit_retention_days",
         ]
     )
     return organization
@@ -384,20 +388,32 @@ def create_api_token(organization: Organization, user: User, name: str) -> tuple
     if not name:
         raise AccountsError("Give the token a name, such as the script or system that will use it.")
     secret = new_token()
-    token = ApiToken.objects.create(
-        organization=organization,
-        user=user,
-        name=name,
-        token_hash=hash_secret(secret),
-        hint=secret[-4:],
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            organization=organization,
+            user=user,
+            name=name,
+            token_hash=hash_secret(secret),
+            hint=secret[-4:],
+        )
+        audit.record(
+            organization, user, "token.created", target=token, summary=f"{name} (…{token.hint})"
+        )
     return token, secret
 
 
-def revoke_api_token(token: ApiToken) -> ApiToken:
+def revoke_api_token(token: ApiToken, revoked_by: User | None = None) -> ApiToken:
     if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record(
+                token.organization,
+                revoked_by,
+                "token.revoked",
+                target=token,
+                summary=f"{token.name} (…{token.hint})",
+            )
     return token
 
 

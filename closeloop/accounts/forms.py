@@ -10,7 +10,7 @@ from django.contrib.auth.password_validation import (
 )
 from django.core.validators import MaxValueValidator
 
-from closeloop.accounts import actions, queries, retention
+from closeloop.accounts import actions, audit, queries, retention
 from closeloop.accounts.models import ApiToken, Organization, Role, User
 
 
@@ -143,6 +143,7 @@ class RetentionForm(forms.Form):
     deliveries = forms.IntegerField(
         label="Deliveries (distribution history, days)", required=False, min_value=1
     )
+    audit = forms.IntegerField(label="Audit log (days)", required=False, min_value=1)
 
     def __init__(self, *args, organization: Organization, **kwargs):
         kwargs.setdefault(
@@ -151,6 +152,7 @@ class RetentionForm(forms.Form):
                 "runs": organization.workflow_run_retention_days,
                 "payloads": organization.workflow_payload_retention_days,
                 "deliveries": organization.delivery_retention_days,
+                "audit": organization.audit_retention_days,
             },
         )
         super().__init__(*args, **kwargs)
@@ -179,6 +181,12 @@ class RetentionForm(forms.Form):
                 f"Per-contact history of finished distributions. At most {delivery_ceiling} "
                 f"days (the server's limit); blank: {delivery_ceiling} days."
             )
+        audit_ceiling = retention.audit_ceiling_days()
+        self.fields["audit"].max_value = audit_ceiling
+        self.fields["audit"].help_text = (
+            f"Audit log events are deleted after this. At most {audit_ceiling} days (the "
+            f"server's limit); blank: {audit_ceiling} days."
+        )
         for field in self.fields.values():  # max_value is known only now
             field.widget.attrs["max"] = field.max_value
             field.validators.append(MaxValueValidator(field.max_value))
@@ -221,3 +229,24 @@ class TokenForm(forms.Form):
         max_length=ApiToken._meta.get_field("name").max_length,
         help_text="What will use it, e.g. “Segment production” or “nightly export script”.",
     )
+
+
+class AuditFilterForm(forms.Form):
+    """The audit page's filters; every one optional."""
+
+    action = forms.ChoiceField(label="Action", required=False)
+    actor = forms.ChoiceField(label="Who", required=False)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    text = forms.CharField(label="Text", required=False, max_length=200)
+
+    def __init__(self, *args, actors=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *audit.ACTIONS.items()]
+        self.fields["actor"].choices = [("", "Anyone")] + [
+            (user.public_id, user.email) for user in actors
+        ]

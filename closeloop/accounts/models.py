@@ -30,6 +30,9 @@ class Organization(models.Model):
         blank=True,
         help_text="deliveries (distribution history) are deleted after this many days",
     )
+    audit_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="audit log events are deleted after this many days"
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -169,3 +172,28 @@ class FailedSignIn(models.Model):
 
     def __str__(self) -> str:
         return f"failed sign-in for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AuditEvent(models.Model):
+    """Who did what and when in an organization (closeloop.accounts.audit)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "-created_at"], name="audit_org_created")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.action} {self.target_type}:{self.target_id} at {self.created_at:%Y-%m-%d %H:%M}"
+        )

@@ -8,7 +8,9 @@ Three periods, each set on the organization settings page (empty: the server's c
   than this are erased while the run itself stays in reporting (at most the run period);
 - deliveries: the per-contact distribution history of finished distributions older than this
   is deleted (ceiling CLOSELOOP_DELIVERY_RETENTION_DAYS; 0, the default, sets none: without
-  an organization setting deliveries are kept).
+  an organization setting deliveries are kept);
+- audit log: events older than this are deleted (ceiling CLOSELOOP_AUDIT_RETENTION_DAYS,
+  365 days by default).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 DEFAULT_RUN_CEILING_DAYS = 90
+DEFAULT_AUDIT_CEILING_DAYS = 365
 # The form's upper bound when the server sets no ceiling for deliveries (ten years).
 UNBOUNDED_MAX_DAYS = 3650
 
@@ -25,6 +28,12 @@ UNBOUNDED_MAX_DAYS = 3650
 def run_ceiling_days() -> int:
     """The server's ceiling for workflow runs (and so for their payloads)."""
     days = int(getattr(settings, "CLOSELOOP_WORKFLOW_RUN_RETENTION_DAYS", DEFAULT_RUN_CEILING_DAYS))
+    return max(1, days)
+
+
+def audit_ceiling_days() -> int:
+    """The server's ceiling for the audit log."""
+    days = int(getattr(settings, "CLOSELOOP_AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_CEILING_DAYS))
     return max(1, days)
 
 
@@ -51,6 +60,8 @@ class Retention:
     delivery_ceiling: int | None
     runs_chosen: bool  # the organization set the run period (not the server's ceiling)
     payloads_chosen: bool
+    audit: int = DEFAULT_AUDIT_CEILING_DAYS
+    audit_ceiling: int = DEFAULT_AUDIT_CEILING_DAYS
 
     @property
     def payloads_shorter(self) -> bool:
@@ -70,4 +81,6 @@ def retention_of(organization) -> Retention:
         delivery_ceiling=delivery_ceiling,
         runs_chosen=runs < run_ceiling,
         payloads_chosen=payloads < runs,
+        audit=_capped(organization.audit_retention_days, audit_ceiling_days()),
+        audit_ceiling=audit_ceiling_days(),
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.accounts import views
+from closeloop.accounts import views, views_audit
 
 app_name = "accounts"
 urlpatterns = [
@@ -35,5 +35,7 @@ urlpatterns = [
         views.organization_retention,
         name="organization_retention",
     ),
+    path("settings/audit/", views_audit.audit_log, name="audit"),
+    path("settings/audit/export.csv", views_audit.audit_export, name="audit_export"),
     path("settings/organization/switch/", views.switch_organization, name="switch_organization"),
 ]

@@ -34,7 +34,7 @@ from closeloop.accounts.models import ApiToken, Invitation, Membership, Role
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def _settings_page(request, template: str, tab: str, **context):
+def settings_page(request, template: str, tab: str, **context):
     context.update(active="settings", tab=tab)
     return render(request, template, context)
 
@@ -151,7 +151,7 @@ def profile(request):
         )
         messages.success(request, "Your profile was saved.")
         return redirect("accounts:settings")
-    return _settings_page(request, "accounts/profile.html", "profile", form=form)
+    return settings_page(request, "accounts/profile.html", "profile", form=form)
 
 
 @organization_required
@@ -174,7 +174,7 @@ def _organization_page(request, *, form=None, retention_form=None):
     switch_form = SwitchOrganizationForm(
         memberships=memberships, initial={"organization": request.organization.id}
     )
-    return _settings_page(
+    return settings_page(
         request,
         "accounts/organization.html",
         "organization",
@@ -200,6 +200,7 @@ def organization_retention(request):
                 runs=form.cleaned_data["runs"],
                 payloads=form.cleaned_data["payloads"],
                 deliveries=form.cleaned_data["deliveries"],
+                audit=form.cleaned_data["audit"],
             )
         except actions.AccountsError as error:
             form.add_error(None, str(error))
@@ -236,7 +237,7 @@ def tokens(request):
             request.organization, request.user, form.cleaned_data["name"]
         )
         form = TokenForm()
-    return _settings_page(
+    return settings_page(
         request,
         "accounts/tokens.html",
         "tokens",
@@ -254,7 +255,7 @@ def revoke_token(request, token_id: int):
         token = queries.token_of(request.organization, request.user, token_id)
     except ApiToken.DoesNotExist:
         raise Http404("No such token") from None
-    actions.revoke_api_token(token)
+    actions.revoke_api_token(token, request.user)
     messages.success(request, f"The token “{token.name}” was revoked.")
     return redirect("accounts:tokens")
 
@@ -269,7 +270,7 @@ def _invite_form(request, data=None) -> InviteForm:
 @organization_required
 def members(request):
     can_manage = request.membership.can_administer
-    return _settings_page(
+    return settings_page(
         request,
         "accounts/members.html",
         "members",
@@ -298,7 +299,7 @@ def invite(request):
         else:
             messages.success(request, f"An invitation was emailed to {invitation.email}.")
             return redirect("accounts:members")
-    return _settings_page(
+    return settings_page(
         request,
         "accounts/members.html",
         "members",

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from closeloop import piping
+from closeloop.accounts import audit
 from closeloop.directory.actions import unsubscribe_contact
 from closeloop.distributions import secrets
 from closeloop.distributions.channels import email, sms, sms2way
@@ -114,6 +115,15 @@ def create_distribution(
             **values,
         )
         _schedule(distribution)
+        if not workflow_run_id:  # a workflow run's distribution is in the run ledger
+            audit.record(
+                organization,
+                owner,
+                "distribution.created",
+                target=distribution,
+                summary=f"{channel} distribution of {survey.name}",
+                survey=survey.public_id,
+            )
     log.info("distribution %s created for %s", distribution.public_id, survey.public_id)
     return distribution
 

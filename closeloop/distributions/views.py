@@ -13,6 +13,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from closeloop.accounts import audit
 from closeloop.accounts.middleware import organization_or_404
 from closeloop.directory import queries as directory_queries
 from closeloop.distributions import actions, queries
@@ -201,6 +202,13 @@ def history_csv(request, distribution_id: str):
     if distribution is None:
         raise Http404("No such distribution.")
     actions.sync_survey_progress(distribution)
+    audit.record(
+        organization,
+        request.user,
+        "export.downloaded",
+        target=distribution,
+        summary=f"Distribution history of {distribution.public_id} (CSV)",
+    )
     writer = csv.writer(_Echo())
 
     def lines():

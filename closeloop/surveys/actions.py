@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from closeloop import piping
+from closeloop.accounts import audit
 from closeloop.accounts.models import hash_secret
 from closeloop.jobs.actions import enqueue
 from closeloop.surveys import definition as schema
@@ -185,6 +186,14 @@ def publish(survey: Survey, user=None) -> SurveyVersion:
             status=SurveyStatus.ACTIVE,
             has_unpublished_changes=False,
             modified_at=timezone.now(),
+        )
+        audit.record(
+            locked.organization,
+            user,
+            "survey.published",
+            target=locked,
+            summary=f"{locked.name} published as version {number}",
+            version=number,
         )
     survey.refresh_from_db()
     log.info("survey %s published as version %s", survey.public_id, number)

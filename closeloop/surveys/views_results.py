@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from closeloop.accounts import audit
 from closeloop.surveys import definition as schema
 from closeloop.surveys import exports, logic, queries
 from closeloop.surveys import results as summaries
@@ -98,6 +99,14 @@ def export(request: HttpRequest, survey: Survey, fmt: str) -> HttpResponse:
     else:
         body = exports.to_json(survey, responses.iterator(chunk_size=2000))
         content_type = "application/json"
+    audit.record(
+        survey.organization,
+        request.user,
+        "export.downloaded",
+        target=survey,
+        summary=f"Responses of {survey.name} ({fmt.upper()})",
+        format=fmt,
+    )
     response = HttpResponse(body, content_type=content_type)
     name = exports.filename(survey)
     response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'

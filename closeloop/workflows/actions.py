@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from closeloop.accounts import audit
 from closeloop.jobs.actions import enqueue, new_job
 from closeloop.surveys import queries as survey_queries
 from closeloop.surveys.models import Survey
@@ -178,6 +179,7 @@ def create_workflow(organization, user, raw: Mapping) -> tuple[Workflow, list[st
             summary="Created",
             definition=definitions.snapshot(workflow),
         )
+        audit.record(organization, user, "workflow.created", target=workflow, summary=workflow.name)
     log.info("workflow %s created by %s", workflow.public_id, getattr(user, "public_id", user))
     return workflow, warnings
 
@@ -229,14 +231,31 @@ def update_workflow(workflow: Workflow, user, changes: Mapping) -> tuple[Workflo
             locked.modified_at = timezone.now()
             locked.modified_by = user
             locked.save()
+            summary = _summary(before, after)
             WorkflowRevision.objects.create(
                 workflow=locked,
                 number=locked.revision,
                 author=user,
-                summary=_summary(before, after),
+                summary=summary,
                 definition=after,
             )
+            _audit_change(locked, user, summary, enabled=after.get("enabled"))
     return locked, warnings
+
+
+def _audit_change(workflow: Workflow, user, summary: str, *, enabled) -> None:
+    if summary == "Changed enabled":
+        action = "workflow.enabled" if enabled else "workflow.disabled"
+    else:
+        action = "workflow.changed"
+    audit.record(
+        workflow.organization,
+        user,
+        action,
+        target=workflow,
+        summary=f"{workflow.name}: {summary} (revision {workflow.revision})",
+        revision=workflow.revision,
+    )
 
 
 def set_enabled(workflow: Workflow, user, enabled: bool) -> Workflow:
@@ -246,7 +265,15 @@ def set_enabled(workflow: Workflow, user, enabled: bool) -> Workflow:
 def delete_workflow(workflow: Workflow, user=None) -> None:
     """Delete the workflow with its revisions and runs."""
     public_id = workflow.public_id
-    workflow.delete()
+    with transaction.atomic():
+        audit.record(
+            workflow.organization,
+            user,
+            "workflow.deleted",
+            target=("workflow", public_id),
+            summary=workflow.name,
+        )
+        workflow.delete()
     log.info("workflow %s deleted by %s", public_id, getattr(user, "public_id", user))
 
 

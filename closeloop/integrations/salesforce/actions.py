@@ -11,6 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from closeloop.accounts import audit
 from closeloop.distributions.secrets import decrypt, encrypt
 from closeloop.integrations.salesforce import oauth
 from closeloop.integrations.salesforce.models import (
@@ -131,6 +132,13 @@ def finish_linking(owner, organization, kept: dict, *, state: str, code: str) ->
         account.status, account.status_message = AccountStatus.CONNECTED, ""
         account.authorized_at = timezone.now()
         account.save()
+        audit.record(
+            organization,
+            owner,
+            "salesforce.linked",
+            target=account,
+            summary=f"{account.name} ({account.username})",
+        )
     log.info("salesforce account %s linked to org %s", account.public_id, who.organization_id)
     return account
 
@@ -168,7 +176,7 @@ def set_shared(account: ConnectedAccount, shared: bool) -> None:
     account.save(update_fields=["shared_with_organization"])
 
 
-def remove(account: ConnectedAccount) -> str:
+def remove(account: ConnectedAccount, removed_by=None) -> str:
     """Revoke the grant at Salesforce, then forget the account. Returns a warning when
     Salesforce could not be told (the token then stays valid there until it expires)."""
     warning = ""
@@ -176,7 +184,15 @@ def remove(account: ConnectedAccount) -> str:
         oauth.revoke(account.login_url, decrypt(account.refresh_token_encrypted))
     except oauth.OAuthError as error:
         warning = f"Salesforce could not be told to revoke the token ({error})."
-    account.delete()
+    with transaction.atomic():
+        audit.record(
+            account.organization,
+            removed_by,
+            "salesforce.removed",
+            target=account,
+            summary=f"{account.name} ({account.username})",
+        )
+        account.delete()
     return warning
 
 

@@ -159,7 +159,7 @@ def share(request, public_id: str):
 def remove(request, public_id: str):
     account = own_account_or_404(request, public_id)
     name = account.name
-    warning = actions.remove(account)
+    warning = actions.remove(account, request.user)
     if warning:
         messages.warning(request, f"Removed {name}. {warning}")
     else:
