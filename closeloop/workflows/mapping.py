@@ -54,27 +54,29 @@ _ENVIRONMENT = _Environment()
 # Parsing -------------------------------------------------------------------------------------
 
 
+# A JSON string: from a quote to the next quote not escaped by a backslash (which escapes any
+# character), or to the end of an unclosed one.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
 def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
-    """How deeply arrays and objects nest in a JSON text, counting up to limit + 1 (linear)."""
+    """How deeply arrays and objects nest in a JSON text, counting up to limit + 1 (linear).
+
+    The strings and all but the brackets are taken out by regular expressions first, so that
+    Python steps through the brackets only, not through every character of a body. Without a
+    backslash every quote opens or closes a string: the parts between the quotes are
+    alternately outside and inside strings."""
+    outside = _STRING.sub("", text) if "\\" in text else "".join(text.split('"')[::2])
     depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for char in _NOT_BRACKET.sub("", outside):
+        if char in "[{":
             depth += 1
             if depth > deepest:
                 deepest = depth
                 if deepest > limit:
                     return deepest
-        elif char in "]}":
+        else:
             depth -= 1
     return deepest
 
@@ -88,6 +90,11 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"the number {text[:20]} is too large")
     return number
+
+
+# Strict JSON (no NaN or Infinity, no number too large for a float), for callers that decode
+# a body piece by piece (raw_decode); parse_json reads a whole text with the same rules.
+JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def parse_json(text: str, *, max_depth: int = MAX_DEPTH) -> object:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,10 +77,6 @@ MAX_DATA_VALUE = 1024
 MAX_DATA_FIELDS = 500
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-# A JSON string as mapping.nesting_depth steps over it: from a quote to the next quote not
-# escaped by a backslash (which escapes any character), or to the end of an unclosed one.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # A path of member names only ($.context.traits.email): what every preset and every row
 # mapped from a sample's objects is.
 _NAMES_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
@@ -117,23 +112,9 @@ class Event:
     data: dict
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"the number {text[:20]} is too large")
-    return number
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
 def _decode(text: str, start: int) -> tuple[object, int]:
     try:
-        return _DECODER.raw_decode(text, start)
+        return mapping.JSON_DECODER.raw_decode(text, start)
     except RecursionError:
         raise SegmentError(f"The JSON is nested more than {MAX_DEPTH} levels deep.") from None
     except ValueError as error:
@@ -142,16 +123,6 @@ def _decode(text: str, start: int) -> tuple[object, int]:
 
 def _skip_whitespace(text: str, position: int) -> int:
     return _WHITESPACE.match(text, position).end()
-
-
-def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
-    """mapping.nesting_depth (how deeply arrays and objects nest, counted up to limit + 1),
-    with the strings and all but the brackets taken out by regular expressions first, so
-    that Python steps through the brackets only, not through every character of a batch.
-    Without a backslash every quote opens or closes a string: the parts between the quotes
-    are alternately outside and inside strings."""
-    outside = _STRING.sub("", text) if "\\" in text else "".join(text.split('"')[::2])
-    return mapping.nesting_depth(_NOT_BRACKET.sub("", outside), limit)
 
 
 def _event(text: str, value: object, position: int | None) -> Event:
@@ -179,7 +150,7 @@ def parse_events(text: str) -> tuple[list[Event], bool]:
     if start == len(text):
         raise SegmentError("The body is empty: send a Segment event or a JSON array of them.")
     is_batch = text[start] == "["
-    if nesting_depth(text, MAX_DEPTH + is_batch) > MAX_DEPTH + is_batch:
+    if mapping.nesting_depth(text, MAX_DEPTH + is_batch) > MAX_DEPTH + is_batch:
         raise SegmentError(f"The JSON is nested more than {MAX_DEPTH} levels deep.")
     if not is_batch:
         value, end = _decode(text, start)
@@ -233,7 +204,7 @@ def first_event_text(text: str) -> str:
         return ""
     position = _skip_whitespace(text, start + 1)
     try:
-        _value, end = _DECODER.raw_decode(text, position)
+        _value, end = mapping.JSON_DECODER.raw_decode(text, position)
     except (ValueError, RecursionError):
         return ""
     return text[position:end]

@@ -158,3 +158,46 @@ def test_automatic_mapping_keeps_existing_rows():
         existing[0],
         {"name": "customer.id", "path": "$.customer.id", "type": "Number"},
     ]
+
+
+def scanned_depth(text: str, limit: int) -> int:
+    """The nesting depth stepping through every character (what nesting_depth must equal)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{}",
+        '[{"a": [1, {"b": "]]]}}}"}]}, {"c": "\\"[[["}]',
+        '{"a": "\\\\", "b": [[{"c": "x\\\\\\"]"}]]}',
+        '{"a": "unclosed [[[',
+        '{"a": "ends in a backslash \\',
+        '"\\u005b[" [{"x": "é{"}]',
+        "[" * 70 + "]" * 70,
+        '[{"a": "' + "[" * 100 + '"}]',
+    ],
+)
+def test_the_nesting_depth_is_a_plain_scans(text):
+    for limit in (1, 3, mapping.MAX_DEPTH):
+        assert mapping.nesting_depth(text, limit) == scanned_depth(text, limit)

@@ -108,25 +108,6 @@ def test_the_limits(text, error):
         spec.parse_events(text)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "{}",
-        '[{"a": [1, {"b": "]]]}}}"}]}, {"c": "\\"[[["}]',
-        '{"a": "\\\\", "b": [[{"c": "x\\\\\\"]"}]]}',
-        '{"a": "unclosed [[[',
-        '{"a": "ends in a backslash \\',
-        '"\\u005b[" [{"x": "é{"}]',
-        "[" * 70 + "]" * 70,
-        '[{"a": "' + "[" * 100 + '"}]',
-    ],
-)
-def test_the_nesting_depth_is_the_mappings(text):
-    for limit in (1, 3, spec.MAX_DEPTH):
-        assert spec.nesting_depth(text, limit) == mapping.nesting_depth(text, limit)
-
-
 def test_too_deep_bodies_are_refused():
     deep = {"type": "track"}
     for _ in range(spec.MAX_DEPTH - 1):
