@@ -42,6 +42,22 @@ logger = logging.getLogger("closeloop.api")
 ErrorResponder = Callable[[HttpRequest, ApiError], HttpResponse]
 
 
+def read_body(request: HttpRequest, limit: int, too_large: ApiError) -> bytes:
+    """The body of a request that receives events, at most `limit` bytes: a larger declared
+    Content-Length is refused before anything is read, and no more than limit + 1 bytes are
+    ever read. InvalidRequest for a Content-Length that is no number; `too_large` when over."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise InvalidRequest("The Content-Length header is not a number.") from None
+    if declared > limit:
+        raise too_large
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
+
+
 def describe_validation_errors(errors: list[dict]) -> str:
     """'Invalid parameter pageSize (query): Input should be a valid integer' for the first few."""
     parts = []

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from closeloop.accounts import actions as accounts_actions
 from closeloop.accounts import queries as accounts_queries
 from closeloop.accounts.models import hash_secret
-from closeloop.api.base import answering_errors
+from closeloop.api.base import answering_errors, read_body
 from closeloop.api.errors import (
     ApiError,
     InvalidRequest,
@@ -129,15 +129,7 @@ def _check_content_type(request: HttpRequest) -> None:
 
 
 def _read_body(request: HttpRequest) -> str:
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise InvalidRequest("The Content-Length header is not a number.") from None
-    if declared > MAX_BODY_BYTES:
-        raise PayloadTooLarge()
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge()
+    body = read_body(request, MAX_BODY_BYTES, PayloadTooLarge())
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:

@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from closeloop.api.base import read_body
+from closeloop.api.errors import ApiError, PayloadTooLarge
 from closeloop.integrations.salesforce import event, outbound, queries
 from closeloop.integrations.salesforce.outbound import OutboundMessageError
 from closeloop.workflows import actions, lookup_cache
@@ -70,17 +72,11 @@ def _body(request: HttpRequest) -> bytes:
             f"The Content-Type is {media_type or 'none'}; outbound messages are SOAP, text/xml.",
             415,
         )
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise Refused("The Content-Length header is not a number.") from None
     too_large = f"The message is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB."
-    if declared > MAX_BODY_BYTES:
-        raise Refused(too_large, 413)
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise Refused(too_large, 413)
-    return body
+    try:
+        return read_body(request, MAX_BODY_BYTES, PayloadTooLarge(too_large))
+    except ApiError as error:  # answered as a SOAP Fault, with the same status
+        raise Refused(error.message, error.status) from None
 
 
 def _checked_message(body: bytes, workflow, organization_id: str | None):

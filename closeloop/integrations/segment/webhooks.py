@@ -33,9 +33,9 @@ from django.views.decorators.csrf import csrf_exempt
 from closeloop.accounts import actions as accounts_actions
 from closeloop.accounts import queries as accounts_queries
 from closeloop.accounts.models import hash_secret
+from closeloop.api.base import read_body
 from closeloop.api.errors import (
     ApiError,
-    InvalidRequest,
     InvalidToken,
     MalformedBody,
     MethodNotAllowed,
@@ -158,19 +158,6 @@ def _check_content_type(request: HttpRequest) -> None:
         )
 
 
-def _read_body(request: HttpRequest) -> bytes:
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise InvalidRequest("The Content-Length header is not a number.") from None
-    if declared > spec.MAX_BODY_BYTES:
-        raise BodyTooLarge()
-    body = request.read(spec.MAX_BODY_BYTES + 1)
-    if len(body) > spec.MAX_BODY_BYTES:
-        raise BodyTooLarge()
-    return body
-
-
 def _text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
@@ -226,7 +213,7 @@ def _store(workflow, runs, is_batch: bool) -> JsonResponse:
 
 
 def _receive(request: HttpRequest, workflow, secret) -> HttpResponse:
-    body = _read_body(request)
+    body = read_body(request, spec.MAX_BODY_BYTES, BodyTooLarge())
     if not body.strip():
         raise MalformedBody("The body is empty: send a Segment event or a JSON array of them.")
     _check_content_type(request)

@@ -303,3 +303,12 @@ def test_each_organization_receives_only_its_own_messages(client, org_a, org_b):
     assert_ack(post(client, f"/inbound/salesforce/{workflow_b.trigger_token}", batch(2, other_org)))
     assert WorkflowRun.objects.filter(organization=organization_b).count() == 2
     assert not WorkflowRun.objects.filter(organization=organization_a).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_content_length_that_is_no_number_is_a_client_fault(client, endpoint):
+    _, url = endpoint
+    response = post(client, url, sample("case_closed.xml"), CONTENT_LENGTH="lots")
+    assert response.status_code == 400
+    assert fault_of(response) == ("soapenv:Client", "The Content-Length header is not a number.")
+    assert nothing_stored()
