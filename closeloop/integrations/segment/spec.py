@@ -24,6 +24,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from closeloop.directory.dedup import InvalidValue
+from closeloop.directory.values import scalar_text
 from closeloop.workflows import mapping
 
 SPEC_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -308,15 +310,11 @@ def profile_traits(data: Mapping) -> dict:
 
 
 def _text(value: object) -> str:
-    if value is None:
+    """A trait as contact text (values.scalar_text, trimmed); an object or a list is none."""
+    try:
+        return scalar_text(value, "A trait").strip()
+    except InvalidValue:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return value.strip()
-    return ""
 
 
 def contact_fields(data: Mapping, *, user_id_as_ext_ref: bool = True) -> dict[str, str]:
