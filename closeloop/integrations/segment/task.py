@@ -31,6 +31,7 @@ from closeloop.directory import actions, queries
 from closeloop.directory.dedup import InvalidValue
 from closeloop.integrations.segment import spec
 from closeloop.workflows import mapping
+from closeloop.workflows.builtin.xm_directory import CONTACT_OUTPUTS
 from closeloop.workflows.registry import DryRun, OfferedField, TaskContext, TaskFailed, TaskType
 
 MODES = {
@@ -99,13 +100,7 @@ class SegmentContactTask(TaskType):
         return []  # nothing in it takes piped text
 
     def outputs(self, config: Mapping) -> list[OfferedField]:
-        return [
-            OfferedField("contactId", "String", "Contact ID"),
-            OfferedField("created", "Boolean", "Created (new contact)"),
-            OfferedField("transactionId", "String", "Transaction ID"),
-            OfferedField("directoryId", "String", "Directory ID"),
-            OfferedField("mailingListId", "String", "Mailing list ID"),
-        ]
+        return list(CONTACT_OUTPUTS)
 
     def _targets(self, organization, config: Mapping, *, create: bool = True):
         """(directory, mailing list or None); without `create`, the default directory is

@@ -64,6 +64,17 @@ def _default_directory(organization):
     return directory
 
 
+# What a task that upserts a contact hands on (this task's output, and the Segment contact
+# task's).
+CONTACT_OUTPUTS = (
+    OfferedField("contactId", "String", "Contact ID"),
+    OfferedField("created", "Boolean", "Created (new contact)"),
+    OfferedField("transactionId", "String", "Transaction ID"),
+    OfferedField("directoryId", "String", "Directory ID"),
+    OfferedField("mailingListId", "String", "Mailing list ID"),
+)
+
+
 class XmDirectoryTask(TaskType):
     key = "xm_directory"
     label = "XM Directory"
@@ -183,13 +194,7 @@ class XmDirectoryTask(TaskType):
         return [(label, text) for label, text in values if isinstance(text, str)]
 
     def outputs(self, config: Mapping) -> list[OfferedField]:
-        return [
-            OfferedField("contactId", "String", "Contact ID"),
-            OfferedField("created", "Boolean", "Created (new contact)"),
-            OfferedField("transactionId", "String", "Transaction ID"),
-            OfferedField("directoryId", "String", "Directory ID"),
-            OfferedField("mailingListId", "String", "Mailing list ID"),
-        ]
+        return list(CONTACT_OUTPUTS)
 
     # Running ---------------------------------------------------------------------------------
 
