@@ -49,7 +49,6 @@ OPERATORS_BY_TYPE = {
     "Date": ("equals", "notEquals", "greaterThan", "lessThan", "isEmpty", "isNotEmpty"),
     "DateTime": ("equals", "notEquals", "greaterThan", "lessThan", "isEmpty", "isNotEmpty"),
 }
-ORDERED_TYPES = ("Number", "Date", "DateTime")
 VALUELESS = ("isEmpty", "isNotEmpty")
 MATCHES = ("all", "any")
 MAX_GROUPS = 10
@@ -225,8 +224,8 @@ def rule_holds(rule: Mapping, value: object, field_type: str) -> bool:
         return _is_empty(value)
     if operator == "isNotEmpty":
         return not _is_empty(value)
-    if field_type in ORDERED_TYPES:
-        read = _ORDERED_READERS[field_type]
+    read = _ORDERED_READERS.get(field_type)
+    if read is not None:
         actual, wanted = read(value), read(expected)
         if operator == "notEquals":
             return actual is None or actual != wanted
