@@ -6,7 +6,8 @@ from django.urls import reverse
 
 from closeloop.accounts import queries
 
-SETUP_EXEMPT_PREFIXES = ("/setup", "/static/", "/healthz", "/readyz", "/API/", "/api/")
+# Machines, not people, call these: they answer in their own protocol, set up or not.
+SETUP_EXEMPT_PREFIXES = ("/setup", "/static/", "/healthz", "/readyz", "/API/", "/api/", "/inbound/")
 
 
 class OrganizationMiddleware:

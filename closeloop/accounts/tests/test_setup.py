@@ -30,6 +30,14 @@ def test_fresh_install_api_is_not_redirected(client):
     assert response.status_code == 401
 
 
+def test_fresh_install_event_receivers_answer_in_their_protocol(client):
+    soap = client.post("/inbound/salesforce/no-such-url", b"<x/>", content_type="text/xml")
+    assert soap.status_code == 404 and b"soapenv:Client" in soap.content
+    json_event = client.post("/inbound/json/no-such-url", {}, content_type="application/json")
+    assert json_event.status_code == 401
+    assert json_event["Content-Type"] == "application/problem+json"
+
+
 def test_setup_page_renders(client):
     response = client.get("/setup/")
     assert response.status_code == 200
