@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "closeloop.accounts.middleware.OrganizationMiddleware",
+    "closeloop.web.middleware.PermissionPagesMiddleware",
 ]
 
 ROOT_URLCONF = "closeloop.urls"

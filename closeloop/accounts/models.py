@@ -197,3 +197,23 @@ class AuditEvent(models.Model):
         return (
             f"{self.action} {self.target_type}:{self.target_id} at {self.created_at:%Y-%m-%d %H:%M}"
         )
+
+
+class MemberGroup(models.Model):
+    """A named set of members (Qualtrics' groups), to share surveys with at once."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="member_groups"
+    )
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(User, related_name="member_groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="one_group_name_per_org")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

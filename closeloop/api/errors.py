@@ -63,6 +63,14 @@ class Forbidden(ApiError):
     default_message = "This API token cannot access that resource."
 
 
+class NotPermitted(Forbidden):
+    """The caller sees the resource but may not do this with it; the message says who can
+    grant it (closeloop.surveys.permissions)."""
+
+    status, code = 403, "AUTH_04"
+    default_message = "You don't have the permission to do this."
+
+
 class NotFound(ApiError):
     status, code = 404, "RES_01"
     default_message = "Not found."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from closeloop.ids import new_id
@@ -83,6 +84,68 @@ class Survey(models.Model):
     @property
     def default_language(self) -> str:
         return (self.languages or ["EN"])[0]
+
+
+class SurveyShare(models.Model):
+    """What one user or one group may do with a survey that is not theirs
+    (closeloop.surveys.permissions decides; the names are permission_rules.Permission)."""
+
+    PERMISSION_FIELDS = (
+        "can_view_results",
+        "can_edit",
+        "can_distribute",
+        "can_manage_workflows",
+        "can_view_responses",
+        "can_delete",
+    )
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    group = models.ForeignKey(
+        "accounts.MemberGroup", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # One column per permission, named `can_<Permission value>`, so lists filter in SQL.
+    can_view_results = models.BooleanField(default=False)
+    can_edit = models.BooleanField(default=False)
+    can_distribute = models.BooleanField(default=False)
+    can_manage_workflows = models.BooleanField(default=False)
+    can_view_responses = models.BooleanField(default=False)
+    can_delete = models.BooleanField(default=False)
+    shared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "user"],
+                condition=Q(user__isnull=False),
+                name="one_share_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["survey", "group"],
+                condition=Q(group__isnull=False),
+                name="one_share_per_group",
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="share_with_user_or_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey_id} shared with {self.user_id or self.group_id}"
+
+    @property
+    def permission_names(self) -> list[str]:
+        return [
+            field.removeprefix("can_") for field in self.PERMISSION_FIELDS if getattr(self, field)
+        ]
 
 
 class SurveyVersion(models.Model):

@@ -1,5 +1,6 @@
 """Every write the surveys app makes: surveys and drafts, publishing, individual links,
-responses (start, save a page, finish, close partials) and response exports."""
+responses (start, save a page, finish, close partials) and response exports; sharing and
+ownership are in actions/sharing.py, importable from here."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from closeloop.accounts.models import hash_secret
 from closeloop.jobs.actions import enqueue
 from closeloop.surveys import definition as schema
 from closeloop.surveys import editing, exports, logic, queries
+from closeloop.surveys.actions.sharing import SharingError as SharingError
+from closeloop.surveys.actions.sharing import set_owner as set_owner
+from closeloop.surveys.actions.sharing import share_survey as share_survey
+from closeloop.surveys.actions.sharing import unshare_survey as unshare_survey
 from closeloop.surveys.definition import DefinitionError
 from closeloop.surveys.models import (
     ExportStatus,

@@ -1,0 +1,115 @@
+"""The one place that decides who may do what with a survey, for every entry point: pages,
+/api/v1, /API/v3, trigger URLs and downloads (the rules are in permission_rules).
+
+`require(survey, user, permission)` raises NotFound when the user may not see the survey at
+all (so its existence does not leak) and NotPermitted, with the sentence saying whom to ask,
+when they see it but may not do this. Lists use `visible_surveys`.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from closeloop.accounts.models import Membership, Role
+from closeloop.api.errors import NotFound, NotPermitted
+from closeloop.surveys.models import Survey, SurveyShare
+from closeloop.surveys.permission_rules import Access, Permission, decide
+
+ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
+
+
+def is_admin(organization_id: int, user) -> bool:
+    """An owner or admin of the organization (cached on the user object for the request)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    cache = user.__dict__.setdefault("closeloop_admin_of", {})
+    if organization_id not in cache:
+        cache[organization_id] = Membership.objects.filter(
+            organization_id=organization_id, user=user, role__in=ADMIN_ROLES
+        ).exists()
+    return cache[organization_id]
+
+
+def owner_name(survey: Survey) -> str:
+    owner = survey.owner
+    return (owner.get_full_name() or owner.email) if owner is not None else "an administrator"
+
+
+def _shares_of(survey: Survey, user) -> QuerySet[SurveyShare]:
+    return SurveyShare.objects.filter(survey=survey).filter(Q(user=user) | Q(group__members=user))
+
+
+def granted_permissions(survey: Survey, user) -> set[str]:
+    """What the survey's shares give the user, directly and through their groups."""
+    granted: set[str] = set()
+    for share in _shares_of(survey, user).only(*SurveyShare.PERMISSION_FIELDS):
+        granted.update(share.permission_names)
+    return granted
+
+
+def is_member(organization_id: int, user) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return Membership.objects.filter(organization_id=organization_id, user=user).exists()
+
+
+def access(survey: Survey, user) -> Access:
+    """What `user` may do with `survey`, with the reason for each refusal."""
+    name = owner_name(survey)
+    if not is_member(survey.organization_id, user):
+        return decide(is_admin=False, is_owner=False, granted=(), owner_name=name)
+    return decide(
+        is_admin=is_admin(survey.organization_id, user),
+        is_owner=survey.owner_id is not None and survey.owner_id == user.pk,
+        granted=granted_permissions(survey, user),
+        owner_name=name,
+    )
+
+
+def require(survey: Survey | None, user, permission: Permission) -> Access:
+    """The user's access, if it allows `permission`; NotFound or NotPermitted otherwise."""
+    if survey is None:
+        raise NotFound("No such survey.")
+    found = access(survey, user)
+    if not found.visible:
+        raise NotFound("No such survey.")
+    if not found.allows(permission):
+        raise NotPermitted(found.why_not(permission))
+    return found
+
+
+def require_sharing(survey: Survey, user) -> Access:
+    found = access(survey, user)
+    if not found.visible:
+        raise NotFound("No such survey.")
+    if not found.can_share:
+        raise NotPermitted(found.why_not_share())
+    return found
+
+
+def visible_filter(organization_id: int, user) -> Q:
+    """A Q on Survey: the surveys of the organization the user may see (all, for admins)."""
+    if is_admin(organization_id, user):
+        return Q(organization_id=organization_id)
+    if not is_member(organization_id, user):
+        return Q(pk__in=[])
+    shared = SurveyShare.objects.filter(survey=OuterRef("pk")).filter(
+        Q(user=user) | Q(group__members=user)
+    )
+    return Q(organization_id=organization_id) & (Q(owner=user) | Q(Exists(shared)))
+
+
+def permitted_filter(organization_id: int, user, permission: Permission) -> Q:
+    """A Q on Survey: the surveys the user may do `permission` with."""
+    if is_admin(organization_id, user):
+        return Q(organization_id=organization_id)
+    if not is_member(organization_id, user):
+        return Q(pk__in=[])
+    shared = SurveyShare.objects.filter(
+        survey=OuterRef("pk"), **{f"can_{permission.value}": True}
+    ).filter(Q(user=user) | Q(group__members=user))
+    return Q(organization_id=organization_id) & (Q(owner=user) | Q(Exists(shared)))
+
+
+def visible_surveys(organization, user) -> QuerySet[Survey]:
+    return Survey.objects.filter(visible_filter(organization.pk, user))
