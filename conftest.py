@@ -43,6 +43,22 @@ def org_b(db):
     return make_organization("Globex Inc", "owner@globex.test")
 
 
+def add_member(organization, email: str, role: str = "member", password="correct horse battery"):
+    """Another user of `organization` (a plain member unless `role` says otherwise)."""
+    from closeloop.accounts.models import Membership, User
+
+    first = email.split("@")[0].capitalize()
+    user = User.objects.create_user(email, password, first_name=first, last_name="Member")
+    Membership.objects.create(organization=organization, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def member_a(org_a):
+    """A plain member of org_a: sees only the surveys shared with them."""
+    return add_member(org_a[0], "bea@acme.test")
+
+
 @pytest.fixture
 def is_postgres():
     from django.db import connection
