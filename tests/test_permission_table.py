@@ -368,3 +368,77 @@ def test_permission_table(client, world, entry: Entry, role: str):
         assert status < 400, (entry.name, role, status)  # seeing is all it takes
     else:
         assert status == 404, (entry.name, role, status, response.content[:300])
+
+
+# Lists: what each user is shown ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listing:
+    name: str
+    needs: tuple[Permission, ...]
+    call: Callable
+    item: Callable[[World], str]  # the id that must (not) appear
+
+
+LISTINGS = [
+    Listing(
+        "survey list page",
+        (),
+        page("get", lambda w: reverse("surveys:list")),
+        lambda w: w.survey.public_id,
+    ),
+    Listing(
+        "v3 list surveys", (), api("get", lambda w: "/API/v3/surveys"), lambda w: w.survey.public_id
+    ),
+    Listing(
+        "v1 list surveys", (), api("get", lambda w: "/api/v1/surveys"), lambda w: w.survey.public_id
+    ),
+    Listing(
+        "workflow list page",
+        (P.MANAGE_WORKFLOWS,),
+        page("get", lambda w: reverse("workflows:list")),
+        lambda w: w.workflow.public_id,
+    ),
+    Listing(
+        "v1 list workflows",
+        (P.MANAGE_WORKFLOWS,),
+        api("get", lambda w: "/api/v1/workflows"),
+        lambda w: w.workflow.public_id,
+    ),
+    Listing(
+        "reporting page",
+        (P.MANAGE_WORKFLOWS,),
+        page("get", lambda w: reverse("workflows:runs")),
+        lambda w: w.run_id,
+    ),
+    Listing(
+        "run CSV download",
+        (P.MANAGE_WORKFLOWS,),
+        page("get", lambda w: reverse("workflows:runs-csv")),
+        lambda w: w.run_id,
+    ),
+    Listing(
+        "distribution list page",
+        SEE_DISTRIBUTIONS,
+        page("get", lambda w: reverse("distributions:list")),
+        lambda w: w.distribution.public_id,
+    ),
+]
+
+
+def _body(response) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("role", ACTORS)
+@pytest.mark.parametrize("listing", LISTINGS, ids=[item.name for item in LISTINGS])
+def test_lists_show_only_what_may_be_seen(client, world, listing: Listing, role: str):
+    _share(world, listing.needs)
+    response = listing.call(client, world, role)
+    assert response.status_code == 200, (listing.name, role, response.status_code)
+    shown = listing.item(world) in _body(response)
+    expected = role in ALLOWED or (role in FORBIDDEN and not listing.needs)
+    assert shown is expected, (listing.name, role)
