@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -32,6 +33,25 @@ class Organization(models.Model):
     )
     audit_retention_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="audit log events are deleted after this many days"
+    )
+    response_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="recorded survey responses are deleted after this many days (empty: kept)",
+    )
+    # The default sender of new distributions (Settings → Sending, in distributions: the from
+    # address must be at a verified domain). Empty: the server's DEFAULT_FROM_EMAIL.
+    default_from_name = models.CharField(max_length=200, blank=True)
+    default_from_email = models.CharField(max_length=320, blank=True)
+    default_reply_to = models.CharField(max_length=320, blank=True)
+    # API token policy (Settings → Organization).
+    api_token_max_age_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="tokens older than this many days stop working (empty: no expiry)",
+    )
+    api_tokens_admins_only = models.BooleanField(
+        default=False, help_text="only owners and admins may create API tokens"
     )
 
     def __str__(self) -> str:
@@ -124,8 +144,19 @@ class ApiToken(models.Model):
         return f"{self.name} (…{self.hint})"
 
     @property
+    def expires_at(self) -> datetime | None:
+        """When the organization's maximum token age ends this token (None: never)."""
+        days = self.organization.api_token_max_age_days
+        return self.created_at + timedelta(days=days) if days else None
+
+    @property
+    def is_expired(self) -> bool:
+        expires_at = self.expires_at
+        return expires_at is not None and expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
 
 
 class Invitation(models.Model):
