@@ -71,8 +71,14 @@ class DistributionForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
-    def __init__(self, *args, surveys=(), mailing_lists=(), library=(), **kwargs):
+    def __init__(
+        self, *args, surveys=(), mailing_lists=(), library=(), organization=None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
+        if organization is not None:  # the organization's default sender (Settings → Sending)
+            self.fields["from_name"].initial = organization.default_from_name
+            self.fields["from_email"].initial = organization.default_from_email
+            self.fields["reply_to"].initial = organization.default_reply_to
         self.fields["message"].choices = library_choices(library)
         self.fields["survey"].choices = [(s.public_id, s.name) for s in surveys]
         self.fields["mailing_list"].choices = [

@@ -236,6 +236,7 @@ def distribution_create(request):
         mailing_lists=lists,
         library=library,
         initial=initial,
+        organization=organization,
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
