@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -20,6 +22,7 @@ from closeloop.accounts.models import (
     ApiToken,
     FailedSignIn,
     Invitation,
+    MemberGroup,
     Membership,
     Organization,
     Role,
@@ -31,6 +34,9 @@ from closeloop.ids import new_token
 INVITATION_LIFETIME = timedelta(days=7)
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 BRAND_ID_MAX_LENGTH = 50
+GROUP_NAME_MAX_LENGTH = MemberGroup._meta.get_field("name").max_length
+# The longest maximum token age an organization may choose (ten years).
+TOKEN_MAX_AGE_DAYS = 3650
 _SETUP_LOCK_ID = 4_242_001
 
 
@@ -119,13 +125,68 @@ def update_profile(user: User, first_name: str, last_name: str) -> User:
     return user
 
 
+@transaction.atomic
 def rename_organization(organization: Organization, name: str, renamed_by: User) -> Organization:
     _require_administrator(organization, renamed_by)
-    organization.name = name.strip()
+    name = name.strip()
+    if not name:
+        raise AccountsError("Give the organization a name.")
+    before = organization.name
+    organization.name = name
     organization.save(update_fields=["name"])
+    if before != name:
+        audit.record(
+            organization,
+            renamed_by,
+            "organization.changed",
+            target=("organization", organization.brand_id),
+            summary=f"Renamed from {before} to {name}",
+        )
     return organization
 
 
+def _record_settings(organization: Organization, user: User, what: str, changes: dict) -> None:
+    """One organization.changed event naming the settings that changed, old → new."""
+    if not changes:
+        return
+    shown = ", ".join(
+        f"{name}: {_shown(old)} → {_shown(new)}" for name, (old, new) in changes.items()
+    )
+    audit.record(
+        organization,
+        user,
+        "organization.changed",
+        target=("organization", organization.brand_id),
+        summary=f"{what}: {shown}",
+        changes={name: [old, new] for name, (old, new) in changes.items()},
+    )
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _changes(organization: Organization, values: dict) -> dict:
+    return {
+        name: (getattr(organization, name), value)
+        for name, value in values.items()
+        if getattr(organization, name) != value
+    }
+
+
+def _save_settings(organization: Organization, user: User, what: str, values: dict) -> None:
+    changes = _changes(organization, values)
+    for name, value in values.items():
+        setattr(organization, name, value)
+    organization.save(update_fields=list(values))
+    _record_settings(organization, user, what, changes)
+
+
+@transaction.atomic
 def set_retention(
     organization: Organization,
     user: User,
@@ -134,10 +195,12 @@ def set_retention(
     payloads: int | None,
     deliveries: int | None,
     audit: int | None = None,
+    responses: int | None = None,
 ) -> Organization:
-    """How long the organization keeps workflow runs, their payloads and deliveries, in days
-    (None: as long as the server allows). Each is at most the server's ceiling, and payloads
-    are not kept longer than their runs (closeloop.accounts.retention)."""
+    """How long the organization keeps workflow runs, their payloads, deliveries, the audit log
+    and recorded survey responses, in days (None: as long as the server allows; responses:
+    kept). Each is at most the server's ceiling, and payloads are not kept longer than their
+    runs (closeloop.accounts.retention)."""
     _require_administrator(organization, user)
     run_ceiling = retention.run_ceiling_days()
     delivery_ceiling = retention.delivery_ceiling_days()
@@ -148,21 +211,73 @@ def set_retention(
             "Deliveries", deliveries, delivery_ceiling or retention.UNBOUNDED_MAX_DAYS
         ),
         *_period_problems("The audit log", audit, retention.audit_ceiling_days()),
+        *_period_problems("Survey responses", responses, retention.UNBOUNDED_MAX_DAYS),
     ]
     if problems:
         raise AccountsError(" ".join(problems))
-    organization.workflow_run_retention_days = runs
-    organization.workflow_payload_retention_days = payloads
-    organization.delivery_retention_days = deliveries
-    organization.audit_retention_days = audit
-    organization.save(
-        update_fields=[
-            "workflow_run_retention_days",
-            "workflow_payload_retention_days",
-            "delivery_retention_days",
-            "audit_retention_days",
-        ]
-    )
+    values = {
+        "workflow_run_retention_days": runs,
+        "workflow_payload_retention_days": payloads,
+        "delivery_retention_days": deliveries,
+        "audit_retention_days": audit,
+        "response_retention_days": responses,
+    }
+    _save_settings(organization, user, "Retention (days)", values)
+    return organization
+
+
+# Organization settings: API token policy, default sender -------------------------------------
+
+
+@transaction.atomic
+def set_token_policy(
+    organization: Organization, user: User, *, max_age_days: int | None, admins_only: bool
+) -> Organization:
+    """Tokens older than `max_age_days` stop working (None: no expiry); with `admins_only`,
+    only owners and admins may create tokens (existing tokens keep working until revoked or
+    expired)."""
+    _require_administrator(organization, user)
+    problems = _period_problems("The maximum token age", max_age_days, TOKEN_MAX_AGE_DAYS)
+    if problems:
+        raise AccountsError(" ".join(problems))
+    values = {"api_token_max_age_days": max_age_days, "api_tokens_admins_only": bool(admins_only)}
+    _save_settings(organization, user, "API token policy", values)
+    return organization
+
+
+def _header_text(value: str, what: str, most: int) -> str:
+    value = (value or "").strip()
+    if any(character in value for character in "\r\n\x00"):
+        raise AccountsError(f"{what} must be on one line.")
+    if len(value) > most:
+        raise AccountsError(f"{what} is at most {most} characters.")
+    return value
+
+
+def _address(value: str, what: str) -> str:
+    value = _header_text(value, what, 320)
+    if value:
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise AccountsError(f"{what} {value!r} is not a valid email address.") from None
+    return value
+
+
+@transaction.atomic
+def set_default_sender(
+    organization: Organization, user: User, *, from_name: str, from_email: str, reply_to: str = ""
+) -> Organization:
+    """The sender new distributions start with. Empty: the server's default sender. Whether
+    the organization may send from `from_email` (a verified domain) is the distributions app's
+    rule, checked by its Sending page before calling this."""
+    _require_administrator(organization, user)
+    values = {
+        "default_from_name": _header_text(from_name, "The from name", 200),
+        "default_from_email": _address(from_email, "The from address"),
+        "default_reply_to": _address(reply_to, "The reply-to address"),
+    }
+    _save_settings(organization, user, "Default sender", values)
     return organization
 
 
@@ -219,8 +334,20 @@ def change_role(membership: Membership, role: str, changed_by: User) -> Membersh
     demoting_owner = membership.role == Role.OWNER and role != Role.OWNER
     if demoting_owner and _owner_count(membership.organization) <= 1:
         raise LastOwner("The organization needs at least one owner; make someone else owner first.")
+    before = membership.role
+    if before == role:
+        return membership
     membership.role = role
     membership.save(update_fields=["role"])
+    audit.record(
+        membership.organization,
+        changed_by,
+        "member.role_changed",
+        target=membership.user,
+        summary=f"{membership.user.email}: {Role(before).label} → {Role(role).label}",
+        before=before,
+        after=role,
+    )
     return membership
 
 
@@ -232,10 +359,114 @@ def remove_member(membership: Membership, removed_by: User) -> None:
     membership.refresh_from_db()
     if membership.role == Role.OWNER and _owner_count(membership.organization) <= 1:
         raise LastOwner("The last owner cannot be removed; make someone else owner first.")
-    ApiToken.objects.filter(organization=membership.organization, user=membership.user).update(
+    organization, user = membership.organization, membership.user
+    ApiToken.objects.filter(organization=organization, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    # Groups hold members of their organization only.
+    for group in MemberGroup.objects.filter(organization=organization, members=user):
+        group.members.remove(user)
     membership.delete()
+    audit.record(
+        organization,
+        removed_by,
+        "member.removed",
+        target=user,
+        summary=f"{user.email} ({Role(membership.role).label}) removed",
+    )
+
+
+# Member groups -------------------------------------------------------------------------------
+
+
+def _group_name(organization: Organization, name: str, group: MemberGroup | None = None) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise AccountsError("Give the group a name.")
+    if len(name) > GROUP_NAME_MAX_LENGTH:
+        raise AccountsError(f"A group name is at most {GROUP_NAME_MAX_LENGTH} characters.")
+    taken = MemberGroup.objects.filter(organization=organization, name__iexact=name)
+    if group is not None:
+        taken = taken.exclude(pk=group.pk)
+    if taken.exists():
+        raise AccountsError(f"There is already a group called {name}.")
+    return name
+
+
+def _record_group(group: MemberGroup, user: User, summary: str, **extra) -> None:
+    audit.record(
+        group.organization,
+        user,
+        "group.changed",
+        target=("group", group.pk),
+        summary=f"{group.name}: {summary}",
+        **extra,
+    )
+
+
+def _saved(create):
+    """Two admins creating the same name at once: the constraint answers, in plain words."""
+    try:
+        with transaction.atomic():
+            return create()
+    except IntegrityError:
+        raise AccountsError("There is already a group with that name.") from None
+
+
+def create_group(organization: Organization, name: str, created_by: User) -> MemberGroup:
+    _require_administrator(organization, created_by)
+    name = _group_name(organization, name)
+
+    def create() -> MemberGroup:
+        group = MemberGroup.objects.create(organization=organization, name=name)
+        _record_group(group, created_by, "created")
+        return group
+
+    return _saved(create)
+
+
+def rename_group(group: MemberGroup, name: str, renamed_by: User) -> MemberGroup:
+    _require_administrator(group.organization, renamed_by)
+    name = _group_name(group.organization, name, group)
+    before = group.name
+    if before == name:
+        return group
+
+    def rename() -> MemberGroup:
+        group.name = name
+        group.save(update_fields=["name"])
+        _record_group(group, renamed_by, f"renamed from {before}", before=before)
+        return group
+
+    return _saved(rename)
+
+
+@transaction.atomic
+def delete_group(group: MemberGroup, deleted_by: User) -> None:
+    """The group and the survey shares made with it go; its members keep their own access."""
+    _require_administrator(group.organization, deleted_by)
+    _record_group(group, deleted_by, "deleted", members=group.members.count())
+    group.delete()
+
+
+@transaction.atomic
+def add_group_member(group: MemberGroup, user: User, added_by: User) -> MemberGroup:
+    _require_administrator(group.organization, added_by)
+    if _membership_of(group.organization, user) is None:
+        raise AccountsError(f"{user.email} is not a member of {group.organization.name}.")
+    if not group.members.filter(pk=user.pk).exists():
+        group.members.add(user)
+        _record_group(group, added_by, f"{user.email} added", user=user.public_id)
+    return group
+
+
+@transaction.atomic
+def remove_group_member(group: MemberGroup, user: User, removed_by: User) -> MemberGroup:
+    _require_administrator(group.organization, removed_by)
+    if group.members.filter(pk=user.pk).exists():
+        group.members.remove(user)
+        _record_group(group, removed_by, f"{user.email} removed", user=user.public_id)
+    return group
 
 
 # Invitations ---------------------------------------------------------------------------------
@@ -283,6 +514,14 @@ def invite_member(
             f"The invitation email could not be sent ({error.__class__.__name__}); "
             "check the email settings and try again."
         ) from error
+    # Recorded once the invitation is really out (a failed send withdraws it).
+    audit.record(
+        organization,
+        invited_by,
+        "member.invited",
+        target=("invitation", invitation.pk),
+        summary=f"{invitation.email} invited as {Role(invitation.role).label}",
+    )
     return invitation
 
 
@@ -316,8 +555,16 @@ def _create_invitation(
 def revoke_invitation(invitation: Invitation, revoked_by: User) -> Invitation:
     _require_administrator(invitation.organization, revoked_by)
     if invitation.accepted_at is None and invitation.revoked_at is None:
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            invitation.revoked_at = timezone.now()
+            invitation.save(update_fields=["revoked_at"])
+            audit.record(
+                invitation.organization,
+                revoked_by,
+                "invitation.revoked",
+                target=("invitation", invitation.pk),
+                summary=f"Invitation of {invitation.email} withdrawn",
+            )
     return invitation
 
 
@@ -348,11 +595,19 @@ def _open_invitation_for_update(secret: str) -> Invitation:
 
 
 def _join(invitation: Invitation, user: User) -> Membership:
-    membership, _ = Membership.objects.get_or_create(
+    membership, created = Membership.objects.get_or_create(
         organization=invitation.organization, user=user, defaults={"role": invitation.role}
     )
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
+    if created:
+        audit.record(
+            invitation.organization,
+            user,
+            "member.joined",
+            target=user,
+            summary=f"{user.email} joined as {Role(membership.role).label}",
+        )
     return membership
 
 
@@ -379,11 +634,28 @@ def accept_invitation_as(secret: str, user: User) -> Membership:
 
 # API tokens ----------------------------------------------------------------------------------
 
+TOKENS_ADMINS_ONLY = (
+    "In this organization only owners and admins can create API tokens; ask one of them."
+)
+
+
+def may_create_tokens(membership: Membership) -> bool:
+    """The organization's token policy (api_tokens_admins_only), read fresh from the database."""
+    admins_only = (
+        Organization.objects.filter(pk=membership.organization_id)
+        .values_list("api_tokens_admins_only", flat=True)
+        .first()
+    )
+    return not admins_only or membership.can_administer
+
 
 def create_api_token(organization: Organization, user: User, name: str) -> tuple[ApiToken, str]:
     """Returns the row and the secret; the secret is never stored and cannot be shown again."""
-    if _membership_of(organization, user) is None:
+    membership = _membership_of(organization, user)
+    if membership is None:
         raise NotAllowed(f"{user.email} is not a member of {organization.name}.")
+    if not may_create_tokens(membership):
+        raise NotAllowed(TOKENS_ADMINS_ONLY)
     name = name.strip()
     if not name:
         raise AccountsError("Give the token a name, such as the script or system that will use it.")

@@ -33,6 +33,8 @@ ACTIONS = {
     "member.invited": "Member invited",
     "member.role_changed": "Member role changed",
     "member.removed": "Member removed",
+    "member.joined": "Member joined",
+    "invitation.revoked": "Invitation withdrawn",
     "organization.changed": "Organization settings changed",
     "workflow.created": "Workflow created",
     "workflow.changed": "Workflow changed",

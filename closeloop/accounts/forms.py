@@ -144,6 +144,13 @@ class RetentionForm(forms.Form):
         label="Deliveries (distribution history, days)", required=False, min_value=1
     )
     audit = forms.IntegerField(label="Audit log (days)", required=False, min_value=1)
+    responses = forms.IntegerField(
+        label="Survey responses (days)",
+        required=False,
+        min_value=1,
+        help_text="Recorded responses (finished or closed as partial) are deleted this many "
+        "days after they were recorded, with their answers. Blank: kept.",
+    )
 
     def __init__(self, *args, organization: Organization, **kwargs):
         kwargs.setdefault(
@@ -153,6 +160,7 @@ class RetentionForm(forms.Form):
                 "payloads": organization.workflow_payload_retention_days,
                 "deliveries": organization.delivery_retention_days,
                 "audit": organization.audit_retention_days,
+                "responses": organization.response_retention_days,
             },
         )
         super().__init__(*args, **kwargs)
@@ -187,6 +195,7 @@ class RetentionForm(forms.Form):
             f"Audit log events are deleted after this. At most {audit_ceiling} days (the "
             f"server's limit); blank: {audit_ceiling} days."
         )
+        self.fields["responses"].max_value = retention.UNBOUNDED_MAX_DAYS
         for field in self.fields.values():  # max_value is known only now
             field.widget.attrs["max"] = field.max_value
             field.validators.append(MaxValueValidator(field.max_value))
@@ -197,6 +206,93 @@ class RetentionForm(forms.Form):
         if runs and payloads and payloads > runs:
             self.add_error("payloads", "Payloads cannot be kept longer than their runs.")
         return cleaned
+
+
+class TokenPolicyForm(forms.Form):
+    """The organization's API token policy."""
+
+    max_age_days = forms.IntegerField(
+        label="Maximum token age (days)",
+        required=False,
+        min_value=1,
+        max_value=actions.TOKEN_MAX_AGE_DAYS,
+        help_text="Tokens older than this stop working and must be replaced. Blank: tokens "
+        "work until they are revoked.",
+    )
+    admins_only = forms.BooleanField(
+        label="Only owners and admins can create API tokens",
+        required=False,
+        help_text="Members' existing tokens keep working until revoked or expired.",
+    )
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "max_age_days": organization.api_token_max_age_days,
+                "admins_only": organization.api_tokens_admins_only,
+            },
+        )
+        super().__init__(*args, **kwargs)
+
+
+class DefaultSenderForm(forms.Form):
+    """The default sender of new distributions (the Sending page, in distributions, also
+    checks that the from address is at a verified domain)."""
+
+    from_name = forms.CharField(
+        label="From name",
+        required=False,
+        max_length=Organization._meta.get_field("default_from_name").max_length,
+    )
+    from_email = forms.EmailField(
+        label="From address",
+        required=False,
+        max_length=Organization._meta.get_field("default_from_email").max_length,
+        help_text="An address at a verified sending domain. Blank: the server's default sender.",
+    )
+    reply_to = forms.EmailField(
+        label="Reply-to (optional)",
+        required=False,
+        max_length=Organization._meta.get_field("default_reply_to").max_length,
+    )
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "from_name": organization.default_from_name,
+                "from_email": organization.default_from_email,
+                "reply_to": organization.default_reply_to,
+            },
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean_from_name(self) -> str:
+        name = self.cleaned_data["from_name"]
+        if any(character in name for character in "\r\n\x00"):
+            raise forms.ValidationError("The from name must be on one line.")
+        return name
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(label="Group name", max_length=actions.GROUP_NAME_MAX_LENGTH)
+
+
+class GroupMemberForm(forms.Form):
+    """Add one of the organization's members (not already in the group) to a group."""
+
+    user = forms.ChoiceField(label="Member")
+
+    def __init__(self, *args, candidates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.candidates = {user.public_id: user for user in candidates}
+        self.fields["user"].choices = [
+            (user.public_id, f"{user.get_full_name()} ({user.email})") for user in candidates
+        ]
+
+    def clean_user(self) -> User:
+        return self.candidates[self.cleaned_data["user"]]
 
 
 class SwitchOrganizationForm(forms.Form):

@@ -13,6 +13,7 @@ from closeloop.accounts.models import (
     ApiToken,
     FailedSignIn,
     Invitation,
+    MemberGroup,
     Membership,
     Organization,
     User,
@@ -90,7 +91,11 @@ def members_after(organization: Organization, after_membership_id: int, limit: i
 
 
 def tokens_of(organization: Organization, user: User):
-    return ApiToken.objects.filter(organization=organization, user=user).order_by("-created_at")
+    return (
+        ApiToken.objects.select_related("organization")
+        .filter(organization=organization, user=user)
+        .order_by("-created_at")
+    )
 
 
 def token_of(organization: Organization, user: User, token_id: int) -> ApiToken:
@@ -102,15 +107,36 @@ def organization_by_brand_id(brand_id: str) -> Organization | None:
 
 
 def active_token(secret: str) -> ApiToken | None:
+    """The token with this secret, if it may be used: not revoked, its user active and still a
+    member, and not older than the organization's maximum token age."""
     if not secret:
         return None
-    return (
+    token = (
         ApiToken.objects.select_related("user", "organization")
         .filter(token_hash=hash_secret(secret), revoked_at__isnull=True, user__is_active=True)
         # a token stops working when its user leaves the organization
         .filter(user__memberships__organization_id=F("organization_id"))
         .first()
     )
+    if token is None or token.is_expired:
+        return None
+    return token
+
+
+# Member groups --------------------------------------------------------------------------------
+
+
+def groups_of(organization: Organization):
+    """The organization's groups by name, each with its members."""
+    return (
+        MemberGroup.objects.filter(organization=organization)
+        .prefetch_related("members")
+        .order_by("name", "id")
+    )
+
+
+def group_of(organization: Organization, group_id: int) -> MemberGroup | None:
+    return groups_of(organization).filter(pk=group_id).first()
 
 
 def open_invitations(organization: Organization):

@@ -10,7 +10,10 @@ Three periods, each set on the organization settings page (empty: the server's c
   is deleted (ceiling CLOSELOOP_DELIVERY_RETENTION_DAYS; 0, the default, sets none: without
   an organization setting deliveries are kept);
 - audit log: events older than this are deleted (ceiling CLOSELOOP_AUDIT_RETENTION_DAYS,
-  365 days by default).
+  365 days by default);
+- survey responses: recorded responses (finished or closed as partial) older than this are
+  deleted by the surveys app (closeloop.surveys.retention); no server ceiling: without an
+  organization setting responses are kept.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Retention:
     payloads_chosen: bool
     audit: int = DEFAULT_AUDIT_CEILING_DAYS
     audit_ceiling: int = DEFAULT_AUDIT_CEILING_DAYS
+    responses: int | None = None  # None: kept
 
     @property
     def payloads_shorter(self) -> bool:
@@ -83,4 +87,5 @@ def retention_of(organization) -> Retention:
         payloads_chosen=payloads < runs,
         audit=_capped(organization.audit_retention_days, audit_ceiling_days()),
         audit_ceiling=audit_ceiling_days(),
+        responses=organization.response_retention_days,
     )

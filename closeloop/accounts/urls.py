@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.accounts import views, views_audit
+from closeloop.accounts import views, views_audit, views_groups
 
 app_name = "accounts"
 urlpatterns = [
@@ -29,7 +29,26 @@ urlpatterns = [
         views.revoke_invitation,
         name="revoke_invitation",
     ),
+    path("settings/groups/", views_groups.groups, name="groups"),
+    path("settings/groups/<int:group_id>/", views_groups.group, name="group"),
+    path("settings/groups/<int:group_id>/rename/", views_groups.rename_group, name="rename_group"),
+    path("settings/groups/<int:group_id>/delete/", views_groups.delete_group, name="delete_group"),
+    path(
+        "settings/groups/<int:group_id>/members/add/",
+        views_groups.add_group_member,
+        name="add_group_member",
+    ),
+    path(
+        "settings/groups/<int:group_id>/members/<str:user_id>/remove/",
+        views_groups.remove_group_member,
+        name="remove_group_member",
+    ),
     path("settings/organization/", views.organization, name="organization"),
+    path(
+        "settings/organization/tokens/",
+        views.organization_token_policy,
+        name="organization_token_policy",
+    ),
     path(
         "settings/organization/retention/",
         views.organization_retention,

@@ -28,6 +28,7 @@ from closeloop.accounts.forms import (
     SetupForm,
     SwitchOrganizationForm,
     TokenForm,
+    TokenPolicyForm,
 )
 from closeloop.accounts.models import ApiToken, Invitation, Membership, Role
 
@@ -161,15 +162,19 @@ def organization(request):
         if not request.membership.can_administer:
             return HttpResponseForbidden("Only owners and admins can rename the organization.")
         if form.is_valid():
-            actions.rename_organization(
-                request.organization, form.cleaned_data["name"], request.user
-            )
-            messages.success(request, "The organization was renamed.")
-            return redirect("accounts:organization")
+            try:
+                actions.rename_organization(
+                    request.organization, form.cleaned_data["name"], request.user
+                )
+            except actions.AccountsError as error:
+                form.add_error("name", str(error))
+            else:
+                messages.success(request, "The organization was renamed.")
+                return redirect("accounts:organization")
     return _organization_page(request, form=form)
 
 
-def _organization_page(request, *, form=None, retention_form=None):
+def _organization_page(request, *, form=None, retention_form=None, token_form=None):
     memberships = queries.memberships_of_user(request.user)
     switch_form = SwitchOrganizationForm(
         memberships=memberships, initial={"organization": request.organization.id}
@@ -181,9 +186,32 @@ def _organization_page(request, *, form=None, retention_form=None):
         form=form or OrganizationForm(instance=request.organization),
         retention_form=retention_form or RetentionForm(organization=request.organization),
         retention=retention.retention_of(request.organization),
+        token_form=token_form or TokenPolicyForm(organization=request.organization),
         switch_form=switch_form,
         can_switch=len(memberships) > 1,
     )
+
+
+@require_POST
+@organization_required
+def organization_token_policy(request):
+    if not request.membership.can_administer:
+        return HttpResponseForbidden("Only owners and admins can change the API token policy.")
+    form = TokenPolicyForm(request.POST, organization=request.organization)
+    if form.is_valid():
+        try:
+            actions.set_token_policy(
+                request.organization,
+                request.user,
+                max_age_days=form.cleaned_data["max_age_days"],
+                admins_only=form.cleaned_data["admins_only"],
+            )
+        except actions.AccountsError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, "The API token policy was saved.")
+            return redirect("accounts:organization")
+    return _organization_page(request, token_form=form)
 
 
 @require_POST
@@ -201,6 +229,7 @@ def organization_retention(request):
                 payloads=form.cleaned_data["payloads"],
                 deliveries=form.cleaned_data["deliveries"],
                 audit=form.cleaned_data["audit"],
+                responses=form.cleaned_data["responses"],
             )
         except actions.AccountsError as error:
             form.add_error(None, str(error))
@@ -230,18 +259,27 @@ def switch_organization(request):
 @never_cache
 @organization_required
 def tokens(request):
+    may_create = actions.may_create_tokens(request.membership)
+    if request.method == "POST" and not may_create:
+        return HttpResponseForbidden(actions.TOKENS_ADMINS_ONLY)
     form = TokenForm(request.POST or None)
     new_token = new_secret = None
     if request.method == "POST" and form.is_valid():
-        new_token, new_secret = actions.create_api_token(
-            request.organization, request.user, form.cleaned_data["name"]
-        )
-        form = TokenForm()
+        try:
+            new_token, new_secret = actions.create_api_token(
+                request.organization, request.user, form.cleaned_data["name"]
+            )
+        except actions.AccountsError as error:
+            form.add_error("name", str(error))
+        else:
+            form = TokenForm()
     return settings_page(
         request,
         "accounts/tokens.html",
         "tokens",
-        form=form,
+        form=form if may_create else None,
+        refusal=None if may_create else actions.TOKENS_ADMINS_ONLY,
+        max_age_days=request.organization.api_token_max_age_days,
         tokens=queries.tokens_of(request.organization, request.user),
         new_token=new_token,
         new_secret=new_secret,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.distributions import extensions, views, views_messages
+from closeloop.distributions import extensions, views, views_messages, views_sending
 
 app_name = "distributions"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("new/", views.distribution_create, name="create"),
     path("survey/<str:survey_id>/", views.distribution_list, name="survey"),
     path("domains/", views.domains, name="domains"),
+    path("sending/", views_sending.sending, name="sending"),
     path("domains/<int:domain_id>/check/", views.domain_check, name="domain-check"),
     path("domains/<int:domain_id>/delete/", views.domain_delete, name="domain-delete"),
     path("messages/", views_messages.message_list, name="messages"),

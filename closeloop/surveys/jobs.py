@@ -8,6 +8,8 @@
 - surveys.close_partial_responses (recurring, every 15 minutes): records as partial every
   response idle for longer than its survey's partial_close_hours (default one week).
 - surveys.export_responses {export}: builds the zip of a response export (CSV or JSON).
+- surveys.delete_old_responses (recurring, hourly): each organization's response retention
+  (closeloop.surveys.retention).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import timedelta
 
 from closeloop.jobs.registry import PermanentError, job_handler
 from closeloop.jobs.schedule import recurring
-from closeloop.surveys import actions, queries
+from closeloop.surveys import actions, queries, retention
 from closeloop.surveys.models import Response
 from closeloop.surveys.signals import response_recorded
 
@@ -38,6 +40,16 @@ def close_partial_responses(payload: dict, job) -> None:
     closed = actions.close_stale_responses()
     if closed:
         log.info("recorded %s partial responses", closed)
+
+
+# Not atomic: each batch commits on its own (short locks); deleting again is harmless.
+@recurring(
+    "surveys.delete_old_responses", every=timedelta(hours=1), atomic=False, lease_seconds=600
+)
+def delete_old_responses(payload: dict, job) -> None:
+    deleted = retention.apply()
+    if deleted:
+        log.info("retention: %s responses deleted", deleted)
 
 
 @job_handler(actions.EXPORT_JOB, atomic=False, lease_seconds=600)

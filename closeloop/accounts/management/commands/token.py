@@ -68,7 +68,7 @@ class Command(BaseCommand):
 
     def handle_list(self, user, organization, options):
         for token in queries.tokens_of(organization, user):
-            status = "active" if token.is_active else "revoked"
+            status = "revoked" if token.revoked_at else "expired" if token.is_expired else "active"
             used = token.last_used_at.isoformat() if token.last_used_at else "never"
             self.stdout.write(
                 f"{token.id}\t…{token.hint}\t{status}\tlast used {used}\t{token.name}"
