@@ -10,10 +10,11 @@ from ninja import Router, Schema, Status
 
 from closeloop.api import problems
 from closeloop.api.auth import token_of
-from closeloop.api.errors import ApiError, InvalidRequest, NotFound
-from closeloop.surveys import actions, queries
+from closeloop.api.errors import ApiError, InvalidRequest, NotFound, NotPermitted
+from closeloop.surveys import actions, permissions, queries
 from closeloop.surveys.definition import DefinitionError
 from closeloop.surveys.models import Survey
+from closeloop.surveys.permission_rules import Permission
 
 router = Router(tags=["Surveys"])
 
@@ -92,17 +93,23 @@ def _invalid(error: DefinitionError) -> ApiError:
     )
 
 
-def _survey(request: HttpRequest, survey_id: str) -> Survey:
-    survey = queries.survey_of(token_of(request).organization, survey_id)
-    if survey is None:
+def _survey(request: HttpRequest, survey_id: str, permission: Permission | None = None) -> Survey:
+    """The survey, if the token's user may see it (and do `permission` with it): NotFound,
+    or NotPermitted with the reason, otherwise."""
+    token = token_of(request)
+    survey = queries.survey_of(token.organization, survey_id)
+    found = permissions.access(survey, token.user) if survey is not None else None
+    if found is None or not found.visible:
         raise NotFound(f"There is no survey {survey_id}.")
+    if permission is not None and not found.allows(permission):
+        raise NotPermitted(found.why_not(permission))
     return survey
 
 
 @router.get("/surveys", response=problems.responses(SurveyPage), summary="List surveys")
 def list_surveys(request, after: int = 0):
-    organization = token_of(request).organization
-    page = queries.surveys_after(organization, after, PAGE_SIZE + 1)
+    token = token_of(request)
+    page = queries.surveys_after(token.organization, after, PAGE_SIZE + 1, visible_to=token.user)
     more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
     following = f"{request.path}?after={page[-1].pk}" if more else None
@@ -140,7 +147,7 @@ def get_survey(request, survey_id: str):
     summary="Replace a survey's name, draft definition or languages (import)",
 )
 def update_survey(request, survey_id: str, body: SurveyUpdate):
-    survey = _survey(request, survey_id)
+    survey = _survey(request, survey_id, Permission.EDIT)
     try:
         if body.name is not None:
             actions.rename_survey(survey, body.name)
@@ -158,7 +165,7 @@ def update_survey(request, survey_id: str, body: SurveyUpdate):
     summary="Publish the draft: respondents see it from now on",
 )
 def publish_survey(request, survey_id: str):
-    survey = _survey(request, survey_id)
+    survey = _survey(request, survey_id, Permission.EDIT)
     try:
         version = actions.publish(survey, token_of(request).user)
     except DefinitionError as error:

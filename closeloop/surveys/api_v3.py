@@ -15,11 +15,13 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 
+from closeloop.accounts import audit
 from closeloop.api import qualtrics
 from closeloop.api.auth import token_of
-from closeloop.api.errors import InvalidRequest, NotFound
-from closeloop.surveys import actions, exports, queries
+from closeloop.api.errors import InvalidRequest, NotFound, NotPermitted
+from closeloop.surveys import actions, exports, permissions, queries
 from closeloop.surveys.models import ExportStatus, Survey, SurveyStatus
+from closeloop.surveys.permission_rules import Permission
 
 router = Router(tags=["Surveys"])
 
@@ -51,10 +53,16 @@ class ExportProgress(Schema):
     status: str
 
 
-def _survey(request: HttpRequest, survey_id: str) -> Survey:
-    survey = queries.survey_of(token_of(request).organization, survey_id)
-    if survey is None:
+def _survey(request: HttpRequest, survey_id: str, permission: Permission | None = None) -> Survey:
+    """The survey, if the token's user may see it (and do `permission` with it): NotFound,
+    or NotPermitted with the reason, otherwise."""
+    token = token_of(request)
+    survey = queries.survey_of(token.organization, survey_id)
+    found = permissions.access(survey, token.user) if survey is not None else None
+    if found is None or not found.visible:
         raise NotFound(f"Invalid surveyId: {survey_id}")
+    if permission is not None and not found.allows(permission):
+        raise NotPermitted(found.why_not(permission))
     return survey
 
 
@@ -72,7 +80,8 @@ def _element(survey: Survey) -> dict:
 @router.get("/surveys", response=qualtrics.responses(SurveyList), summary="List surveys")
 def list_surveys(request, skipToken: str | None = None):
     position = qualtrics.decode_skip_token(skipToken)
-    page = queries.surveys_after(token_of(request).organization, position, PAGE_SIZE + 1)
+    token = token_of(request)
+    page = queries.surveys_after(token.organization, position, PAGE_SIZE + 1, visible_to=token.user)
     following = None
     if len(page) > PAGE_SIZE:
         page = page[:PAGE_SIZE]
@@ -94,7 +103,7 @@ def get_survey(request, surveyId: str):
     summary="Start a response export",
 )
 def start_export(request, surveyId: str, body: ExportRequest):
-    survey = _survey(request, surveyId)
+    survey = _survey(request, surveyId, Permission.VIEW_RESPONSES)
     if body.format not in actions.EXPORT_FORMATS:
         raise InvalidRequest("Invalid format: use csv or json.")
     export = actions.request_export(survey, token_of(request).user, format=body.format)
@@ -108,7 +117,9 @@ def start_export(request, surveyId: str, body: ExportRequest):
     summary="Get response export progress",
 )
 def export_progress(request, surveyId: str, exportProgressId: str):
-    export = queries.export_of(_survey(request, surveyId), exportProgressId)
+    export = queries.export_of(
+        _survey(request, surveyId, Permission.VIEW_RESPONSES), exportProgressId
+    )
     if export is None:
         raise NotFound(f"Invalid exportProgressId: {exportProgressId}")
     result: dict = {"percentComplete": export.percent_complete, "status": export.status}
@@ -123,10 +134,19 @@ def export_progress(request, surveyId: str, exportProgressId: str):
     summary="Get response export file (zip)",
 )
 def export_file(request, surveyId: str, fileId: str):
-    survey = _survey(request, surveyId)
+    survey = _survey(request, surveyId, Permission.VIEW_RESPONSES)
     export = queries.export_file(survey, fileId)
     if export is None or export.status != ExportStatus.COMPLETE:
         raise NotFound(f"Invalid fileId: {fileId}")
+    audit.record(
+        survey.organization,
+        token_of(request).user,
+        "export.downloaded",
+        target=survey,
+        summary=f"Responses of {survey.name} ({export.format.upper()}, API)",
+        format=export.format,
+        via="api",
+    )
     response = HttpResponse(bytes(export.content), content_type="application/zip")
     name = exports.filename(survey)
     response["Content-Disposition"] = f'attachment; filename="{name}.zip"'

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from django import forms
 
+from closeloop.accounts import queries as account_queries
 from closeloop.surveys import definition as schema
 from closeloop.surveys import editing, logic
+from closeloop.surveys.permission_rules import Permission, parse_permissions
 
 
 class CreateSurveyForm(forms.Form):
@@ -233,3 +236,48 @@ def embedded_fields_from_post(post) -> tuple[list[dict], str]:
             rows.pop(position)
         return rows, "remove"
     return [row for row in rows if row["name"] or row["value"]], "save"
+
+
+# Sharing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShareInput:
+    """The Sharing page's "add" form: one member or one group, and the permissions ticked
+    (unknown names are dropped). `error` is the form error to show, if any."""
+
+    user: object = None
+    group: object = None
+    permissions: tuple[str, ...] = ()
+    error: str = ""
+
+
+def share_id(post) -> int | None:
+    value = (post.get("share") or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
+
+
+def chosen_permissions(post) -> tuple[str, ...]:
+    chosen = parse_permissions(post.getlist("permissions"))
+    return tuple(item.value for item in Permission if item in chosen)
+
+
+def share_from_post(post, organization) -> ShareInput:
+    """Only members and groups of `organization` can be chosen; anything else is an error."""
+    user_id = (post.get("user") or "").strip()
+    group_id = (post.get("group") or "").strip()
+    permissions = chosen_permissions(post)
+    if bool(user_id) == bool(group_id):
+        return ShareInput(error="Choose one person or one group to share with.")
+    if not permissions:
+        return ShareInput(error="Tick at least one permission to share.")
+    if user_id:
+        membership = account_queries.membership_by_user_id(organization, user_id)
+        if membership is None:
+            return ShareInput(error="Choose a member of this organization.")
+        return ShareInput(user=membership.user, permissions=permissions)
+    number = group_id.isascii() and group_id.isdigit() and len(group_id) < 10
+    group = account_queries.group_of(organization, int(group_id)) if number else None
+    if group is None:
+        return ShareInput(error="Choose a group of this organization.")
+    return ShareInput(group=group, permissions=permissions)

@@ -66,6 +66,29 @@ def access(survey: Survey, user) -> Access:
     )
 
 
+def accesses(organization_id: int, surveys, user) -> dict[int, Access]:
+    """access() for many surveys of one organization at once (the survey list), by survey id."""
+    surveys = list(surveys)
+    member = is_member(organization_id, user)
+    admin = member and is_admin(organization_id, user)
+    granted: dict[int, set[str]] = {}
+    if member and not admin:
+        shares = SurveyShare.objects.filter(survey__in=[survey.pk for survey in surveys]).filter(
+            Q(user=user) | Q(group__members=user)
+        )
+        for share in shares:
+            granted.setdefault(share.survey_id, set()).update(share.permission_names)
+    return {
+        survey.pk: decide(
+            is_admin=admin,
+            is_owner=member and survey.owner_id is not None and survey.owner_id == user.pk,
+            granted=granted.get(survey.pk, ()),
+            owner_name=owner_name(survey),
+        )
+        for survey in surveys
+    }
+
+
 def require(survey: Survey | None, user, permission: Permission) -> Access:
     """The user's access, if it allows `permission`; NotFound or NotPermitted otherwise."""
     if survey is None:

@@ -15,12 +15,13 @@ from django.utils import timezone
 
 from closeloop.accounts.models import hash_secret
 from closeloop.directory.models import Contact
-from closeloop.surveys import published
+from closeloop.surveys import permissions, published
 from closeloop.surveys.models import (
     Response,
     ResponseExport,
     Survey,
     SurveyLink,
+    SurveyShare,
     SurveyStatus,
     SurveyVersion,
 )
@@ -31,9 +32,17 @@ MAX_TOKEN_LENGTH = 100
 # Builder and API (organization-scoped) -------------------------------------------------------
 
 
-def surveys_of(organization) -> QuerySet[Survey]:
+def _visible(organization, visible_to) -> Q:
+    """All the organization's surveys, or (with a user) those the user may see."""
+    if visible_to is None:
+        return Q(organization=organization)
+    return permissions.visible_filter(organization.pk, visible_to)
+
+
+def surveys_of(organization, *, visible_to=None) -> QuerySet[Survey]:
     return (
-        Survey.objects.filter(organization=organization)
+        Survey.objects.select_related("owner")
+        .filter(_visible(organization, visible_to))
         .annotate(response_count=Count("responses", filter=Q(responses__finished_at__isnull=False)))
         .order_by("-modified_at", "-id")
     )
@@ -49,12 +58,27 @@ def survey_of(organization, public_id: str) -> Survey | None:
     )
 
 
-def surveys_after(organization, after_id: int, limit: int) -> list[Survey]:
+def surveys_after(organization, after_id: int, limit: int, *, visible_to=None) -> list[Survey]:
     return list(
         Survey.objects.select_related("owner")
-        .filter(organization=organization, id__gt=after_id)
+        .filter(_visible(organization, visible_to), id__gt=after_id)
         .order_by("id")[:limit]
     )
+
+
+def shares_of(survey: Survey) -> QuerySet[SurveyShare]:
+    """Whom the survey is shared with: people by name, then groups by name."""
+    return (
+        SurveyShare.objects.select_related("user", "group")
+        .filter(survey=survey)
+        .order_by("group__name", "user__first_name", "user__email", "id")
+    )
+
+
+def share_of(survey: Survey, share_id: int | None) -> SurveyShare | None:
+    if share_id is None:
+        return None
+    return shares_of(survey).filter(pk=share_id).first()
 
 
 def versions_of(survey: Survey):

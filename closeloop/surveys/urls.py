@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.surveys import views, views_results, views_translations
+from closeloop.surveys import views, views_results, views_sharing, views_translations
 
 app_name = "surveys"
 urlpatterns = [
@@ -29,6 +29,7 @@ urlpatterns = [
     path("<str:survey_id>/close", views.close, name="close"),
     path("<str:survey_id>/reopen", views.reopen, name="reopen"),
     path("<str:survey_id>/delete", views.delete, name="delete"),
+    path("<str:survey_id>/sharing", views_sharing.sharing, name="sharing"),
     path("<str:survey_id>/preview", views.preview, name="preview"),
     path("<str:survey_id>/results", views_results.results, name="results"),
     path("<str:survey_id>/results/export.<str:fmt>", views_results.export, name="export"),

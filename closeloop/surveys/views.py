@@ -1,7 +1,9 @@
 """The survey builder at /surveys/: list, create, edit with HTMX partials, preview, publish.
 
 Every view reads the survey through queries.survey_of(request.organization, …), so another
-organization's survey is a 404. Without HTMX every form still works (full page redirects).
+organization's survey is a 404, and asks closeloop.surveys.permissions for the permission it
+needs (`@with_survey(Permission.EDIT)`). Without HTMX every form still works (full page
+redirects).
 """
 
 from __future__ import annotations
@@ -15,25 +17,38 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
-from closeloop.surveys import actions, editing, forms, logic, presenter, queries
+from closeloop.api.errors import NotFound
+from closeloop.surveys import actions, editing, forms, logic, permissions, presenter, queries
 from closeloop.surveys import definition as schema
 from closeloop.surveys.definition import DefinitionError
 from closeloop.surveys.models import Survey
+from closeloop.surveys.permission_rules import Permission
 from closeloop.surveys.views_respondent import render_page
 
 
-def with_survey(view):
-    """organization_required, then the survey of the URL in the user's organization (or 404)."""
+def with_survey(permission: Permission | None):
+    """organization_required, then the survey of the URL in the user's organization, if the
+    user may do `permission` with it (None: seeing it is enough). Not seen: 404; seen but not
+    permitted: NotPermitted, a 403 page with the reason. The view finds the user's access in
+    request.survey_access."""
 
-    @organization_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, survey_id: str, *args, **kwargs):
-        survey = queries.survey_of(request.organization, survey_id)
-        if survey is None:
-            raise Http404("No such survey")
-        return view(request, survey, *args, **kwargs)
+    def decorate(view):
+        @organization_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, survey_id: str, *args, **kwargs):
+            survey = queries.survey_of(request.organization, survey_id)
+            if permission is None:
+                found = permissions.access(survey, request.user) if survey else None
+                if found is None or not found.visible:
+                    raise NotFound("No such survey.")
+            else:
+                found = permissions.require(survey, request.user, permission)
+            request.survey_access = found
+            return view(request, survey, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def _edit_url(survey: Survey) -> str:
@@ -43,11 +58,17 @@ def _edit_url(survey: Survey) -> str:
 # List and create ------------------------------------------------------------------------------
 
 
+def _list_context(request: HttpRequest, form) -> dict:
+    surveys = list(queries.surveys_of(request.organization, visible_to=request.user)[:1000])
+    found = permissions.accesses(request.organization.pk, surveys, request.user)
+    rows = [{"survey": survey, "access": found[survey.pk]} for survey in surveys]
+    return {"active": "surveys", "surveys": surveys, "rows": rows, "form": form}
+
+
 @organization_required
 def survey_list(request: HttpRequest) -> HttpResponse:
-    form = forms.CreateSurveyForm()
-    context = {"surveys": queries.surveys_of(request.organization), "form": form}
-    return render(request, "surveys/list.html", {"active": "surveys", **context})
+    context = _list_context(request, forms.CreateSurveyForm())
+    return render(request, "surveys/list.html", context)
 
 
 @require_POST
@@ -55,8 +76,7 @@ def survey_list(request: HttpRequest) -> HttpResponse:
 def create(request: HttpRequest) -> HttpResponse:
     form = forms.CreateSurveyForm(request.POST)
     if not form.is_valid():
-        context = {"surveys": queries.surveys_of(request.organization), "form": form}
-        return render(request, "surveys/list.html", {"active": "surveys", **context}, status=400)
+        return render(request, "surveys/list.html", _list_context(request, form), status=400)
     survey = actions.create_survey(request.organization, request.user, form.cleaned_data["name"])
     return redirect(_edit_url(survey))
 
@@ -116,13 +136,19 @@ def _questions_partial(request: HttpRequest, survey: Survey, **extra) -> HttpRes
     return render(request, "surveys/builder.html#questions", context)
 
 
-@with_survey
+@with_survey(None)
 def edit(request: HttpRequest, survey: Survey) -> HttpResponse:
+    """The survey's main page: the builder, or for someone who may not edit, what they may
+    see (the results, else the sharing page that says what they may do)."""
+    found = request.survey_access
+    if not found.allows(Permission.EDIT):
+        target = "surveys:results" if found.allows(Permission.VIEW_RESULTS) else "surveys:sharing"
+        return redirect(reverse(target, args=[survey.public_id]))
     return render(request, "surveys/builder.html", _builder_context(survey))
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def rename(request: HttpRequest, survey: Survey) -> HttpResponse:
     form = forms.RenameForm(request.POST)
     error = ""
@@ -139,7 +165,7 @@ def rename(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def add_question(request: HttpRequest, survey: Survey) -> HttpResponse:
     qtype = request.POST.get("type", "")
     try:
@@ -151,14 +177,14 @@ def add_question(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def add_page_break(request: HttpRequest, survey: Survey) -> HttpResponse:
     actions.save_definition(survey, editing.add_page_break(survey.definition))
     return _questions_partial(request, survey)
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def element_action(request: HttpRequest, survey: Survey, block_id: str, index: int) -> HttpResponse:
     operation = request.POST.get("op", "")
     try:
@@ -206,7 +232,7 @@ def _editor_context(
     }
 
 
-@with_survey
+@with_survey(Permission.EDIT)
 def question(request: HttpRequest, survey: Survey, qid: str) -> HttpResponse:
     """GET: the editor (or, with ?view=1, the card). POST: apply the editor's form."""
     if schema.find_question(survey.definition, qid) is None:
@@ -271,7 +297,7 @@ def _card(survey: Survey, qid: str) -> dict:
 # Survey flow, options, publishing ----------------------------------------------------------------
 
 
-@with_survey
+@with_survey(Permission.EDIT)
 def flow(request: HttpRequest, survey: Survey) -> HttpResponse:
     rows = schema.embedded_fields(survey.definition)
     problems: list[str] = []
@@ -297,7 +323,7 @@ def flow(request: HttpRequest, survey: Survey) -> HttpResponse:
     return render(request, template, {**context, "active": "surveys", "tab": "edit"})
 
 
-@with_survey
+@with_survey(Permission.EDIT)
 def options(request: HttpRequest, survey: Survey) -> HttpResponse:
     definition = survey.definition
     initial = {
@@ -344,7 +370,7 @@ def _status_response(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def publish(request: HttpRequest, survey: Survey) -> HttpResponse:
     try:
         version = actions.publish(survey, request.user)
@@ -361,14 +387,14 @@ def publish(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def close(request: HttpRequest, survey: Survey) -> HttpResponse:
     actions.close_survey(survey)
     return _status_response(request, survey)
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def reopen(request: HttpRequest, survey: Survey) -> HttpResponse:
     try:
         actions.reopen_survey(survey)
@@ -378,7 +404,7 @@ def reopen(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.DELETE)
 def delete(request: HttpRequest, survey: Survey) -> HttpResponse:
     if request.POST.get("confirm") != survey.name:
         messages.error(request, "Type the survey's name to delete it.")
@@ -389,7 +415,7 @@ def delete(request: HttpRequest, survey: Survey) -> HttpResponse:
     return redirect("surveys:list")
 
 
-@with_survey
+@with_survey(None)
 def status_header(request: HttpRequest, survey: Survey) -> HttpResponse:
     return render(request, "surveys/_survey_header.html#status", {"survey": survey})
 
@@ -401,7 +427,7 @@ def _preview_key(survey: Survey) -> str:
     return f"surveys:preview:{survey.public_id}"
 
 
-@with_survey
+@with_survey(None)
 def preview(request: HttpRequest, survey: Survey) -> HttpResponse:
     """The draft as a respondent sees it. Answers live in the session, never in responses."""
     definition = survey.definition

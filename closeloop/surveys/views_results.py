@@ -13,6 +13,7 @@ from closeloop.surveys import definition as schema
 from closeloop.surveys import exports, logic, queries
 from closeloop.surveys import results as summaries
 from closeloop.surveys.models import Survey
+from closeloop.surveys.permission_rules import Permission
 from closeloop.surveys.views import with_survey
 
 PAGE_SIZE = 50
@@ -52,7 +53,7 @@ def filtered(survey: Survey, filters: queries.ResponseFilter):
     return responses
 
 
-@with_survey
+@with_survey(Permission.VIEW_RESULTS)
 def results(request: HttpRequest, survey: Survey) -> HttpResponse:
     filters = filters_from(request)
     responses = filtered(survey, filters)
@@ -62,12 +63,14 @@ def results(request: HttpRequest, survey: Survey) -> HttpResponse:
     )
     page = Paginator(responses, PAGE_SIZE).get_page(request.GET.get("page"))
     questions = list(schema.questions(definition))[:4]
+    # The response table is individual answers: only with View and export responses.
+    may_see_responses = request.survey_access.allows(Permission.VIEW_RESPONSES)
     rows = [
         {
             "response": response,
             "cells": [logic.answer_text(q, response.answers.get(q["id"])) for q in questions],
         }
-        for response in page
+        for response in (page if may_see_responses else ())
     ]
     query = request.GET.copy()
     query.pop("page", None)
@@ -84,11 +87,13 @@ def results(request: HttpRequest, survey: Survey) -> HttpResponse:
         "raw": request.GET,
         "embedded_names": schema.embedded_names(definition),
         "query": query.urlencode(),
+        "may_see_responses": may_see_responses,
+        "responses_why_not": request.survey_access.why_not(Permission.VIEW_RESPONSES),
     }
     return render(request, "surveys/results.html", context)
 
 
-@with_survey
+@with_survey(Permission.VIEW_RESPONSES)
 def export(request: HttpRequest, survey: Survey, fmt: str) -> HttpResponse:
     if fmt not in ("csv", "json"):
         raise Http404("Unknown export format")
@@ -113,7 +118,7 @@ def export(request: HttpRequest, survey: Survey, fmt: str) -> HttpResponse:
     return response
 
 
-@with_survey
+@with_survey(Permission.VIEW_RESPONSES)
 def response_detail(request: HttpRequest, survey: Survey, response_id: str) -> HttpResponse:
     response = queries.response_of(survey, response_id)
     if response is None:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from closeloop.surveys import actions, editing
 from closeloop.surveys.definition import DefinitionError
 from closeloop.surveys.models import Survey
+from closeloop.surveys.permission_rules import Permission
 from closeloop.surveys.views import with_survey
 
 TEXT_FIELD_PREFIX = "t:"
@@ -59,7 +60,7 @@ def _url(survey: Survey, language: str = "") -> str:
     return f"{url}?language={language}" if language else url
 
 
-@with_survey
+@with_survey(Permission.EDIT)
 def translations(request: HttpRequest, survey: Survey) -> HttpResponse:
     """GET: the tab (with HTMX, only the editor of ?language=). POST: save that language."""
     language = _chosen_language(survey, request.GET.get("language", ""))
@@ -87,7 +88,7 @@ def translations(request: HttpRequest, survey: Survey) -> HttpResponse:
 
 
 @require_POST
-@with_survey
+@with_survey(Permission.EDIT)
 def languages(request: HttpRequest, survey: Survey) -> HttpResponse:
     """op=add with `code`, or op=remove:<code>. The editor then shows the changed language."""
     operation = request.POST.get("op", "")

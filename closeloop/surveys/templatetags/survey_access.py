@@ -9,7 +9,7 @@ button as unavailable with the reason instead of failing after the click.
 from django import template
 
 from closeloop.surveys import permissions
-from closeloop.surveys.permission_rules import Access, Permission
+from closeloop.surveys.permission_rules import Access, Basis, Permission
 
 register = template.Library()
 
@@ -17,7 +17,15 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def survey_access(context, survey) -> Access:
     request = context.get("request")
-    return permissions.access(survey, getattr(request, "user", None))
+    user = getattr(request, "user", None)
+    if request is None:
+        return permissions.access(survey, user)
+    # One page asks several times (header, tabs, buttons): decide once per survey and owner.
+    cache = request.__dict__.setdefault("closeloop_survey_access", {})
+    key = (survey.pk, survey.owner_id)
+    if key not in cache:
+        cache[key] = permissions.access(survey, user)
+    return cache[key]
 
 
 @register.filter
@@ -28,3 +36,16 @@ def may(access: Access, permission: str) -> bool:
 @register.filter
 def why_not(access: Access, permission: str) -> str:
     return access.why_not(Permission(permission))
+
+
+@register.filter
+def access_summary(access: Access) -> str:
+    """ "Owner", "Admin" or "Shared: View results, Edit survey" for the survey list."""
+    if access.basis == Basis.OWNER:
+        return "Owner"
+    if access.basis == Basis.ADMIN:
+        return "Admin"
+    if access.basis == Basis.SHARED:
+        labels = [item.label for item in Permission if access.allows(item)]
+        return "Shared: " + ", ".join(labels)
+    return "No access"
