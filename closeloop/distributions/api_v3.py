@@ -17,6 +17,12 @@ Both POSTs that create a distribution honour an Idempotency-Key header: the same
 within 24 hours answer with the first distribution (nothing is sent again); the same key with
 another body is a 409 (REQ_06). Keys are per organization.
 
+Permissions (closeloop.distributions.permissions), for the token's user: creating a
+distribution, a reminder or a thank-you, and generating individual links need Distribute on
+the survey; reading distributions and their history needs Distribute or View results. A survey
+the user does not see is answered like one that does not exist (404); one they see but may not
+do this with is a 403 (AUTH_04) whose errorMessage says whom to ask.
+
 Register with `api.add_router("", distributions_v3_router)` in closeloop/api/v3.py.
 """
 
@@ -32,7 +38,7 @@ from closeloop.api import idempotency, qualtrics
 from closeloop.api.auth import token_of
 from closeloop.api.errors import Conflict, InvalidRequest, NotFound
 from closeloop.directory import queries as directory_queries
-from closeloop.distributions import actions, queries
+from closeloop.distributions import actions, permissions, queries
 from closeloop.distributions.models import Distribution, Kind
 from closeloop.surveys.queries import survey_of
 
@@ -113,11 +119,26 @@ def _message(request, message: MessageIn) -> dict:
     raise InvalidRequest("Give message.messageId (with libraryId) or message.messageText.")
 
 
-def _distribution(request, distribution_id: str) -> Distribution:
+def _distribution(request, distribution_id: str, *, distributing: bool = False) -> Distribution:
+    """The distribution, if the token's user may see it (`distributing`: may distribute its
+    survey); the same 404 for one that does not exist and one they do not see."""
     found = queries.distribution_of(token_of(request).organization, distribution_id)
-    if found is None:
-        raise NotFound(f"Invalid distributionId: {distribution_id}")
+    check = permissions.require_distributing if distributing else permissions.require_seeing
+    check(
+        found.survey if found else None,
+        token_of(request).user,
+        missing=f"Invalid distributionId: {distribution_id}",
+    )
     return found
+
+
+def _survey(request, survey_id: str, *, distributing: bool):
+    """The survey, if the token's user may distribute it (`distributing`) or see its
+    distributions."""
+    survey = survey_of(token_of(request).organization, survey_id)
+    check = permissions.require_distributing if distributing else permissions.require_seeing
+    check(survey, token_of(request).user, missing=f"Invalid surveyId: {survey_id}")
+    return survey
 
 
 def _element(distribution: Distribution, stats: dict) -> dict:
@@ -242,19 +263,18 @@ def _create(request, survey, once: tuple[str, str] | None, **arguments) -> Distr
 
 @router.post(
     "/distributions",
-    response=qualtrics.responses(Created, 404, 409),
+    response=qualtrics.responses(Created, 403, 404, 409),
     summary="Create",
     openapi_extra=IDEMPOTENCY_PARAMETER,
 )
 def create_distribution(request, body: CreateDistribution):
     organization = token_of(request).organization
+    # Before a replay too: a key does not answer for a survey the user may not distribute.
+    survey = _survey(request, body.surveyLink.surveyId, distributing=True)
     once = _idempotency(request, "distributions")
     replayed = _replay(request, once)
     if replayed is not None:
         return replayed
-    survey = survey_of(organization, body.surveyLink.surveyId)
-    if survey is None:
-        raise NotFound(f"Invalid surveyId: {body.surveyLink.surveyId}")
     recipients = _list_or_contact(organization, body.recipients)
     if body.recipients.transactionBatchId:
         found = directory_queries.transaction_batch(
@@ -297,21 +317,19 @@ SMS_METHODS = {"Invite": "sms", "Interactive": "sms2way"}
 
 @router.post(
     "/distributions/sms",
-    response=qualtrics.responses(Created, 404, 409),
+    response=qualtrics.responses(Created, 403, 404, 409),
     summary="Create SMS",
     openapi_extra=IDEMPOTENCY_PARAMETER,
 )
 def create_sms_distribution(request, body: CreateSmsDistribution):
     organization = token_of(request).organization
+    if body.method not in SMS_METHODS:
+        raise InvalidRequest("method must be Invite (SMS invitation) or Interactive (two-way).")
+    survey = _survey(request, body.surveyId, distributing=True)
     once = _idempotency(request, "distributions/sms")
     replayed = _replay(request, once)
     if replayed is not None:
         return replayed
-    if body.method not in SMS_METHODS:
-        raise InvalidRequest("method must be Invite (SMS invitation) or Interactive (two-way).")
-    survey = survey_of(organization, body.surveyId)
-    if survey is None:
-        raise NotFound(f"Invalid surveyId: {body.surveyId}")
     recipients = _list_or_contact(organization, body.recipients)
     message: dict = {}
     if body.message.messageId:
@@ -338,11 +356,10 @@ def create_sms_distribution(request, body: CreateSmsDistribution):
 @router.get("/distributions", summary="List distributions of a survey")
 def list_distributions(request, surveyId: str, skipToken: str | None = None):
     organization = token_of(request).organization
-    survey = survey_of(organization, surveyId)
-    if survey is None:
-        raise NotFound(f"Invalid surveyId: {surveyId}")
+    survey = _survey(request, surveyId, distributing=False)
     position = qualtrics.decode_skip_token(skipToken)
-    found = queries.with_stats(queries.distributions_of(organization, survey=survey))
+    user = token_of(request).user
+    found = queries.with_stats(queries.distributions_seen_by(organization, user, survey=survey))
     page = list(found[position : position + PAGE_SIZE + 1])
     following = None
     if len(page) > PAGE_SIZE:
@@ -400,7 +417,8 @@ def history(request: HttpRequest, distributionId: str, skipToken: str | None = N
 
 @router.get("/distributions/{distributionId}/links", summary="Generated individual links")
 def links(request, distributionId: str, skipToken: str | None = None):
-    distribution = _distribution(request, distributionId)
+    # Links let anyone answer as the contacts: handing them out is distributing the survey.
+    distribution = _distribution(request, distributionId, distributing=True)
     position = qualtrics.decode_skip_token(skipToken)
     deliveries = list(queries.deliveries_of(distribution)[position : position + PAGE_SIZE + 1])
     following = None
@@ -430,7 +448,7 @@ def links(request, distributionId: str, skipToken: str | None = None):
 
 
 def _followup(request, distributionId: str, body: FollowUp, kind: str):
-    parent = _distribution(request, distributionId)
+    parent = _distribution(request, distributionId, distributing=True)
     try:
         followup = actions.create_followup(
             parent,

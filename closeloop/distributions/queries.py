@@ -1,9 +1,11 @@
-"""Organization-scoped reads of distributions, deliveries, library messages and domains."""
+"""Organization-scoped reads of distributions, deliveries, library messages and domains
+(`distributions_seen_by`: only those of the surveys the user may see distributions of)."""
 
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet, Sum
 
+from closeloop.distributions import permissions
 from closeloop.distributions.costs import describe_cost, total_cost
 from closeloop.distributions.models import (
     Delivery,
@@ -12,6 +14,7 @@ from closeloop.distributions.models import (
     Message,
     VerifiedDomain,
 )
+from closeloop.surveys.models import Survey
 
 STAT_FILTERS = {
     "sent": Q(deliveries__sent_at__isnull=False),
@@ -58,6 +61,16 @@ def distributions_of(organization, *, survey=None) -> QuerySet:
     return found.select_related(
         "survey", "mailing_list", "contact", "owner", "library_message"
     ).order_by("-created_at", "-id")
+
+
+def distributions_seen_by(organization, user, *, survey=None) -> QuerySet:
+    """The distributions of the surveys on which `user` has Distribute or View results,
+    filtered in SQL (no filter at all for the organization's owners and admins)."""
+    found = distributions_of(organization, survey=survey)
+    if permissions.sees_everything(organization.pk, user):
+        return found
+    surveys = Survey.objects.filter(permissions.seeing_filter(organization.pk, user))
+    return found.filter(survey__in=surveys.values("pk"))
 
 
 def distribution_of(organization, public_id: str) -> Distribution | None:

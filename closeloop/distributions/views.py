@@ -1,6 +1,11 @@
 """Distributions pages: the list (all, or one survey's tab), a distribution's stats, funnel
 and per-contact history (CSV too), creating a distribution, and sending domains. (The SMS
-settings and the SMS simulator belong to closeloop.integrations.twilio.)"""
+settings and the SMS simulator belong to closeloop.integrations.twilio.)
+
+Seeing a survey's distributions needs Distribute or View results on it, creating one (or a
+follow-up) Distribute (closeloop.distributions.permissions); a refusal raises NotFound or
+NotPermitted, which closeloop.web.middleware renders as the 404 or a 403 page with the
+reason."""
 
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ from django.views.decorators.http import require_POST
 
 from closeloop.accounts import audit
 from closeloop.accounts.middleware import organization_or_404
+from closeloop.api.errors import NotFound
 from closeloop.directory import queries as directory_queries
-from closeloop.distributions import actions, queries
+from closeloop.distributions import actions, permissions, queries
 from closeloop.distributions.forms import DistributionForm, DomainForm, FollowUpForm
-from closeloop.distributions.models import DeliveryStatus, Kind, LinkType
-from closeloop.surveys.models import SurveyStatus
-from closeloop.surveys.queries import survey_of, surveys_of
+from closeloop.distributions.models import DeliveryStatus, Distribution, Kind, LinkType
+from closeloop.surveys import permissions as survey_permissions
+from closeloop.surveys.queries import survey_of
 
 FUNNEL = (
     ("sent", "Sent"),
@@ -51,20 +57,37 @@ def _rows(distributions) -> list[dict]:
     return rows
 
 
+def _seen_distribution(request, distribution_id: str) -> Distribution:
+    """The distribution, if the user may see its survey's distributions (404 / 403 if not)."""
+    distribution = queries.distribution_of(organization_or_404(request), distribution_id)
+    permissions.require_seeing(
+        distribution.survey if distribution else None,
+        request.user,
+        missing="No such distribution.",
+    )
+    return distribution
+
+
 @login_required
 def distribution_list(request, survey_id: str = ""):
     organization = organization_or_404(request)
     survey = None
+    create_why_not = ""
     if survey_id:
         survey = survey_of(organization, survey_id)
-        if survey is None:
-            raise Http404("No such survey.")
-    found = queries.with_stats(queries.distributions_of(organization, survey=survey))
-    page = Paginator(found, 25).get_page(request.GET.get("page"))
+        access = permissions.require_seeing(survey, request.user)
+        may_create = access.allows(permissions.DISTRIBUTE)
+        create_why_not = access.why_not(permissions.DISTRIBUTE)
+    else:
+        may_create = permissions.may_distribute_any(organization, request.user)
+    found = queries.distributions_seen_by(organization, request.user, survey=survey)
+    page = Paginator(queries.with_stats(found), 25).get_page(request.GET.get("page"))
     context = {
         "page": page,
         "rows": _rows(page),
         "survey": survey,
+        "may_create": may_create,
+        "create_why_not": create_why_not,
         "active": "distributions",
         "other_stats": OTHER_STATS,
     }
@@ -73,10 +96,9 @@ def distribution_list(request, survey_id: str = ""):
 
 @login_required
 def distribution_detail(request, distribution_id: str):
-    organization = organization_or_404(request)
-    distribution = queries.distribution_of(organization, distribution_id)
-    if distribution is None:
-        raise Http404("No such distribution.")
+    distribution = _seen_distribution(request, distribution_id)
+    access = survey_permissions.access(distribution.survey, request.user)
+    may_follow_up = access.allows(permissions.DISTRIBUTE)
     actions.sync_survey_progress(distribution)
     stats = queries.stats_of(distribution)
     status = request.GET.get("status", "")
@@ -87,7 +109,10 @@ def distribution_detail(request, distribution_id: str):
     context = {
         "distribution": distribution,
         "sms": queries.sms_totals(distribution) if distribution.channel != "email" else None,
-        "followup_form": _followup_form(request, distribution),
+        "followup_form": _followup_form(request, distribution) if may_follow_up else None,
+        "followup_why_not": access.why_not(permissions.DISTRIBUTE),
+        "may_follow_up": may_follow_up,
+        "can_follow_up": _takes_followups(distribution),
         "stats": stats,
         "funnel": _funnel(stats),
         "other_stats": [(label, stats[key]) for key, label in OTHER_STATS],
@@ -99,9 +124,13 @@ def distribution_detail(request, distribution_id: str):
     return render(request, "distributions/detail.html", context)
 
 
-def _followup_form(request, distribution, data=None):
+def _takes_followups(distribution) -> bool:
     """Reminders and thank-yous follow an invitation sent with individual links."""
-    if distribution.kind != Kind.INVITE or distribution.link_type != LinkType.INDIVIDUAL:
+    return distribution.kind == Kind.INVITE and distribution.link_type == LinkType.INDIVIDUAL
+
+
+def _followup_form(request, distribution, data=None):
+    if not _takes_followups(distribution):
         return None
     library = list(queries.messages_of(distribution.organization_id, request.user)[:500])
     return FollowUpForm(data, library=library, channel=distribution.channel)
@@ -112,8 +141,11 @@ def _followup_form(request, distribution, data=None):
 def followup_create(request, distribution_id: str):
     organization = organization_or_404(request)
     distribution = queries.distribution_of(organization, distribution_id)
-    if distribution is None:
-        raise Http404("No such distribution.")
+    permissions.require_distributing(
+        distribution.survey if distribution else None,
+        request.user,
+        missing="No such distribution.",
+    )
     form = _followup_form(request, distribution, request.POST)
     if form is None or not form.is_valid():
         messages.error(request, "Choose who gets the follow-up and write or pick its message.")
@@ -198,9 +230,7 @@ def history_rows(distribution):
 @login_required
 def history_csv(request, distribution_id: str):
     organization = organization_or_404(request)
-    distribution = queries.distribution_of(organization, distribution_id)
-    if distribution is None:
-        raise Http404("No such distribution.")
+    distribution = _seen_distribution(request, distribution_id)
     actions.sync_survey_progress(distribution)
     audit.record(
         organization,
@@ -222,10 +252,28 @@ def history_csv(request, distribution_id: str):
     return response
 
 
+def _refusal(organization, user, survey_id: str) -> str:
+    """Why the user may not distribute the survey `?survey=` names ("" when they may, or when
+    it names none); NotFound for a survey they do not see."""
+    if not survey_id:
+        return ""
+    survey = survey_of(organization, survey_id)
+    if survey is None:
+        raise NotFound("No such survey.")
+    access = survey_permissions.access(survey, user)
+    if not access.visible:
+        raise NotFound("No such survey.")
+    return access.why_not(permissions.DISTRIBUTE)
+
+
 @login_required
 def distribution_create(request):
     organization = organization_or_404(request)
-    surveys = list(surveys_of(organization).filter(status=SurveyStatus.ACTIVE)[:500])
+    why_not = _refusal(organization, request.user, request.GET.get("survey", ""))
+    if why_not:
+        context = {"why_not": why_not, "active": "distributions"}
+        return render(request, "distributions/create.html", context, status=403)
+    surveys = list(permissions.distributable_surveys(organization, request.user)[:500])
     directory = directory_queries.default_directory(organization)
     lists = list(directory_queries.mailing_lists_of(organization, directory)) if directory else []
     library = list(queries.messages_of(organization, request.user)[:500])
@@ -241,6 +289,7 @@ def distribution_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         survey = survey_of(organization, data["survey"])
+        permissions.require_distributing(survey, request.user)
         mailing_list = directory_queries.mailing_list(organization, data["mailing_list"], directory)
         send_at = data["send_at"] if data["when"] == "later" else None
         message = queries.message_of(organization, data["message"], request.user)

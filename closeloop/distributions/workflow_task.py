@@ -16,6 +16,12 @@ With an email and no contactId the contact is added to (or matched in) the defau
 with its dedup rules. The task only records the distribution (a Distribution of one contact,
 created in the transaction that records the task's completion, so once per run); the jobs of
 the distribution send it. Output: distributionId, contactId.
+
+Permissions: the task runs as the workflow's owner, who must be allowed to distribute the
+survey when it runs (closeloop.distributions.permissions); if they no longer are, the task
+fails at once (TaskFailed, not retried) with the sentence saying whom to ask. The editor lists
+the surveys the editing user (else the workflow's owner) may distribute, and saving a task
+that names a survey the editor may not distribute is refused (check_edit).
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ from closeloop.directory import actions as directory
 from closeloop.directory import queries as directory_queries
 from closeloop.directory.dedup import normalize_phone
 from closeloop.directory.models import Contact
-from closeloop.distributions import actions, preflight, queries
+from closeloop.distributions import actions, permissions, preflight, queries
 from closeloop.distributions.forms import library_choices
 from closeloop.distributions.models import new_distribution_id
+from closeloop.surveys import permissions as survey_permissions
 from closeloop.surveys.actions import SurveyNotActive, require_active
-from closeloop.surveys.queries import survey_of, surveys_of
+from closeloop.surveys.models import Survey
+from closeloop.surveys.queries import survey_of
 from closeloop.workflows.registry import DryRun, OfferedField, TaskContext, TaskFailed, TaskType
 
 FIELDS = (
@@ -87,6 +95,18 @@ def _library_problems(organization, message_id: str, channel: str) -> list[str]:
     except actions.DistributionError as error:
         return [str(error)]
     return []
+
+
+def _require_owner_may_distribute(survey, owner) -> None:
+    """The task distributes as the workflow's owner: TaskFailed (permanent) if they may not."""
+    access = survey_permissions.access(survey, owner)
+    if access.allows(permissions.DISTRIBUTE):
+        return
+    if owner is None:
+        runs_as = "This workflow's owner no longer exists."
+    else:
+        runs_as = f"The workflow runs as its owner, {owner.get_full_name() or owner.email}."
+    raise TaskFailed(f"{access.why_not(permissions.DISTRIBUTE)} ({runs_as})")
 
 
 def _content(context: TaskContext) -> dict:
@@ -196,6 +216,7 @@ class DistributeSurveyTask(TaskType):
                 if survey_id
                 else "Choose the survey to distribute (this workflow belongs to no survey)."
             )
+        _require_owner_may_distribute(survey, context.owner)
         return survey
 
     def _contact(self, context: TaskContext, *, dry: bool = False):
@@ -307,8 +328,36 @@ class DistributeSurveyTask(TaskType):
     def config_from_form(self, data, previous: Mapping) -> dict:
         return self.clean_config({name: data.get(name, "") for name in FIELDS})
 
-    def editor_context(self, config: Mapping, *, organization, workflow=None) -> dict:
+    def check_edit(self, before: Mapping | None, after: Mapping, *, workflow, editor) -> list[str]:
+        """A task that starts distributing a survey (new, or another survey than before) needs
+        an editor who may distribute it: the workflow distributes as its owner, and editing
+        someone's workflow must not lend their permission."""
+        survey_id = after.get("survey") or ""
+        if editor is None or (before is not None and (before.get("survey") or "") == survey_id):
+            return []
+        if survey_id:
+            survey = survey_of(workflow.organization, survey_id)
+        else:
+            survey = workflow.survey if workflow.survey_id else None
+        if survey is None:
+            return []  # validate() says there is no such survey
+        access = survey_permissions.access(survey, editor)
+        if not access.visible:
+            return [f"there is no survey {survey_id}."]
+        refusal = access.why_not(permissions.DISTRIBUTE)
+        return [refusal] if refusal else []
+
+    def editor_context(self, config: Mapping, *, organization, workflow=None, user=None) -> dict:
+        """The surveys the editing user may distribute (the workflow's owner when the editor
+        does not say who edits). A survey the task already names stays a choice, by its id
+        only, so that saving keeps it."""
+        who = user if user is not None else getattr(workflow, "owner", None)
+        found = Survey.objects.filter(permissions.distributing_filter(organization.pk, who))
+        surveys: list = list(found.order_by("-modified_at", "-id")[:200])
+        chosen = config.get("survey") or ""
+        if chosen and all(survey.public_id != chosen for survey in surveys):
+            surveys.append({"public_id": chosen, "name": f"{chosen} (you may not distribute it)"})
         return {
-            "surveys": list(surveys_of(organization)[:200]),
+            "surveys": surveys,
             "library": library_choices(list(queries.messages_of(organization)[:500]))[1:],
         }
