@@ -131,7 +131,8 @@ def rename_organization(organization: Organization, name: str, renamed_by: User)
     name = name.strip()
     if not name:
         raise AccountsError("Give the organization a name.")
-    before = organization.name
+    # from the database: a ModelForm has already put the new name on the instance
+    before = Organization.objects.filter(pk=organization.pk).values_list("name", flat=True).get()
     organization.name = name
     organization.save(update_fields=["name"])
     if before != name:
@@ -171,11 +172,9 @@ def _shown(value) -> str:
 
 
 def _changes(organization: Organization, values: dict) -> dict:
-    return {
-        name: (getattr(organization, name), value)
-        for name, value in values.items()
-        if getattr(organization, name) != value
-    }
+    """What differs from the stored row (not the instance, which a form may have changed)."""
+    stored = Organization.objects.filter(pk=organization.pk).values(*values).get()
+    return {name: (stored[name], value) for name, value in values.items() if stored[name] != value}
 
 
 def _save_settings(organization: Organization, user: User, what: str, values: dict) -> None:
@@ -456,7 +455,7 @@ def add_group_member(group: MemberGroup, user: User, added_by: User) -> MemberGr
         raise AccountsError(f"{user.email} is not a member of {group.organization.name}.")
     if not group.members.filter(pk=user.pk).exists():
         group.members.add(user)
-        _record_group(group, added_by, f"{user.email} added", user=user.public_id)
+        _record_group(group, added_by, f"{user.email} added", member=user.public_id)
     return group
 
 
@@ -465,7 +464,7 @@ def remove_group_member(group: MemberGroup, user: User, removed_by: User) -> Mem
     _require_administrator(group.organization, removed_by)
     if group.members.filter(pk=user.pk).exists():
         group.members.remove(user)
-        _record_group(group, removed_by, f"{user.email} removed", user=user.public_id)
+        _record_group(group, removed_by, f"{user.email} removed", member=user.public_id)
     return group
 
 
