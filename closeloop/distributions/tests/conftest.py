@@ -12,10 +12,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.db import transaction
 
+from closeloop.accounts import actions as accounts_actions
 from closeloop.directory import actions as directory_actions
+from closeloop.distributions import actions
+from closeloop.distributions.tests.helpers import run_jobs
+from closeloop.distributions.tests.permission_world import World
 from closeloop.jobs.tests.conftest import worker_process  # noqa: F401 - a fixture
 from closeloop.surveys import actions as survey_actions
 from closeloop.surveys.tests.sample import simple
+from conftest import add_member
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +146,40 @@ def survey_a(org_a):
 @pytest.fixture
 def survey_b(org_b):
     return make_survey(*org_b, name="Globex feedback")
+
+
+@pytest.fixture
+def world(org_a, org_b, member_a, settings) -> World:
+    """The people of the permission tests (permission_world.py) and their survey."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    organization, owner = org_a
+    users = {
+        "owner": owner,
+        "admin": add_member(organization, "ada@acme.test", role="admin"),
+        "stranger": member_a,
+        "viewer": add_member(organization, "vic@acme.test"),
+        "distributor": add_member(organization, "dora@acme.test"),
+        "other": org_b[1],
+    }
+    survey = make_survey(organization, owner)
+    survey_actions.share_survey(survey, owner, user=users["viewer"], permissions=["view_results"])
+    survey_actions.share_survey(
+        survey, owner, user=users["distributor"], permissions=["distribute"]
+    )
+    mailing_list, contacts = make_list(organization, 2)
+    distribution = actions.create_distribution(
+        organization,
+        survey,
+        owner=owner,
+        mailing_list=mailing_list,
+        subject="Acme asks",
+        text_body="${l://SurveyURL}",
+    )
+    run_jobs()
+    tokens = {
+        role: accounts_actions.create_api_token(
+            org_b[0] if role == "other" else organization, user, "permissions"
+        )[1]
+        for role, user in users.items()
+    }
+    return World(organization, survey, mailing_list, contacts, distribution, users, tokens)

@@ -10,10 +10,9 @@ import pytest
 
 from closeloop.directory import actions as directory_actions
 from closeloop.distributions.models import Distribution
-from closeloop.distributions.tests.permission_world import (  # noqa: F401 - a fixture
+from closeloop.distributions.tests.permission_world import (
     SENTENCE,
     World,
-    world,
 )
 from closeloop.surveys import actions as survey_actions
 

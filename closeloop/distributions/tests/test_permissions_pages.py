@@ -10,12 +10,11 @@ from closeloop.accounts.models import AuditEvent
 from closeloop.distributions import actions
 from closeloop.distributions.models import Distribution, Kind
 from closeloop.distributions.tests.conftest import make_survey
-from closeloop.distributions.tests.permission_world import (  # noqa: F401 - a fixture
+from closeloop.distributions.tests.permission_world import (
     SEE_SENTENCE,
     SENTENCE,
     World,
     in_page,
-    world,
 )
 from closeloop.surveys import actions as survey_actions
 
@@ -73,9 +72,7 @@ def test_those_who_may_see_get_every_read_page(client, world, role):
 
 
 @pytest.mark.parametrize("role", HIDDEN)
-def test_a_survey_not_shared_or_of_another_organization_is_a_404_everywhere(
-    client, world, role
-):
+def test_a_survey_not_shared_or_of_another_organization_is_a_404_everywhere(client, world, role):
     client.force_login(world.users[role])
     for name, url in pages(world).items():
         response = client.get(url)
