@@ -14,7 +14,7 @@ from django.utils import timezone
 from closeloop.accounts import audit
 from closeloop.accounts.models import MemberGroup, Membership
 from closeloop.surveys.models import Survey, SurveyShare
-from closeloop.surveys.permission_rules import parse_permissions
+from closeloop.surveys.permission_rules import Permission, parse_permissions
 
 
 class SharingError(ValueError):
@@ -36,7 +36,7 @@ def _check_in_organization(survey: Survey, user=None, group=None) -> None:
 
 
 def _summary(target, names: list[str]) -> str:
-    granted = ", ".join(names) or "nothing"
+    granted = ", ".join(Permission(name).label for name in names) or "nothing"
     return f"with {target}: {granted}"
 
 
