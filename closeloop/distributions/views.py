@@ -26,6 +26,7 @@ from closeloop.distributions import actions, permissions, queries
 from closeloop.distributions.forms import DistributionForm, DomainForm, FollowUpForm
 from closeloop.distributions.models import DeliveryStatus, Distribution, Kind, LinkType
 from closeloop.surveys import permissions as survey_permissions
+from closeloop.surveys.permission_rules import Access
 from closeloop.surveys.queries import survey_of
 
 FUNNEL = (
@@ -57,15 +58,16 @@ def _rows(distributions) -> list[dict]:
     return rows
 
 
-def _seen_distribution(request, distribution_id: str) -> Distribution:
-    """The distribution, if the user may see its survey's distributions (404 / 403 if not)."""
+def _seen_distribution(request, distribution_id: str) -> tuple[Distribution, Access]:
+    """The distribution and the user's access to its survey, if it lets them see the survey's
+    distributions (404 / 403 if not)."""
     distribution = queries.distribution_of(organization_or_404(request), distribution_id)
-    permissions.require_seeing(
+    access = permissions.require_seeing(
         distribution.survey if distribution else None,
         request.user,
         missing="No such distribution.",
     )
-    return distribution
+    return distribution, access
 
 
 @login_required
@@ -96,8 +98,7 @@ def distribution_list(request, survey_id: str = ""):
 
 @login_required
 def distribution_detail(request, distribution_id: str):
-    distribution = _seen_distribution(request, distribution_id)
-    access = survey_permissions.access(distribution.survey, request.user)
+    distribution, access = _seen_distribution(request, distribution_id)
     may_follow_up = access.allows(permissions.DISTRIBUTE)
     actions.sync_survey_progress(distribution)
     stats = queries.stats_of(distribution)
@@ -230,7 +231,7 @@ def history_rows(distribution):
 @login_required
 def history_csv(request, distribution_id: str):
     organization = organization_or_404(request)
-    distribution = _seen_distribution(request, distribution_id)
+    distribution, _access = _seen_distribution(request, distribution_id)
     actions.sync_survey_progress(distribution)
     audit.record(
         organization,
