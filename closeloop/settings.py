@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "closeloop.integrations.twilio",
     "closeloop.integrations.salesforce",
     "closeloop.integrations.segment",
+    "closeloop.demo",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
     path("inbound/segment/", include("closeloop.integrations.segment.inbound_urls")),
     path("distributions/", include("closeloop.distributions.urls")),
     path("t/", include("closeloop.distributions.public_urls")),
+    path("demo/", include("closeloop.demo.urls")),
     path("API/v3/", api_v3.urls),
     path("api/v1/", api_v1.urls),
 ]

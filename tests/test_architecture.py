@@ -31,6 +31,7 @@ LAYERS: list[set[str]] = [
     {"workflows"},
     {"distributions"},
     {"integrations", "integrations.*"},
+    {"demo"},
     {"web"},
     {"api.assembly"},
     {"urls"},

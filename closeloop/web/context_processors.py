@@ -1,5 +1,7 @@
 from django.conf import settings
 
+from closeloop.demo import queries as demo_queries
+
 NAVIGATION = [
     ("surveys", "Surveys", "surveys:list"),
     ("directory", "Directory", "directory:contacts"),
@@ -11,7 +13,10 @@ NAVIGATION = [
 
 
 def shell(request):
+    organization = getattr(request, "organization", None)
     return {
+        # A callable: asked only when the navigation is drawn, not on every partial.
+        "has_demo": lambda: demo_queries.has_demo(organization),
         "navigation": NAVIGATION,
         "outbox_active": settings.CLOSELOOP_OUTBOX_ACTIVE,
         "current_organization": getattr(request, "organization", None),

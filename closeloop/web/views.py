@@ -5,12 +5,21 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from closeloop.demo import queries as demo_queries
 from closeloop.web.sections import SECTIONS
 
 
 @login_required
 def home(request):
-    return render(request, "web/home.html", {"sections": SECTIONS})
+    organization = getattr(request, "organization", None)
+    membership = getattr(request, "membership", None)
+    context = {
+        "sections": SECTIONS,
+        "demo": demo_queries.workspace_of(organization),
+        "offer_demo": demo_queries.offer_demo(organization),
+        "can_administer": bool(membership and membership.can_administer),
+    }
+    return render(request, "web/home.html", context)
 
 
 @login_required

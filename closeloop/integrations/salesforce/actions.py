@@ -181,7 +181,8 @@ def remove(account: ConnectedAccount, removed_by=None) -> str:
     Salesforce could not be told (the token then stays valid there until it expires)."""
     warning = ""
     try:
-        oauth.revoke(account.login_url, decrypt(account.refresh_token_encrypted))
+        if account.environment != Environment.DEMO:  # a demo account has no grant to revoke
+            oauth.revoke(account.login_url, decrypt(account.refresh_token_encrypted))
     except oauth.OAuthError as error:
         warning = f"Salesforce could not be told to revoke the token ({error})."
     with transaction.atomic():

@@ -38,7 +38,7 @@ from simple_salesforce.exceptions import (
     SalesforceMoreThanOneRecord,
 )
 
-from closeloop.integrations.salesforce import actions
+from closeloop.integrations.salesforce import actions, demo_backend
 from closeloop.integrations.salesforce.models import ConnectedAccount
 from closeloop.integrations.salesforce.record_values import FieldInfo
 from closeloop.jobs.backoff import delay_seconds
@@ -221,6 +221,8 @@ class SalesforceClient:
     # Plumbing -------------------------------------------------------------------------------
 
     def _api(self) -> Salesforce:
+        if demo_backend.is_demo(self.account):  # the demo org answers locally, nothing is sent
+            return demo_backend.DemoApi(self.account, self.api_version)
         host = urlsplit(self.account.instance_url).netloc
         return Salesforce(
             instance=host,

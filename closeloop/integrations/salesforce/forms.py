@@ -7,7 +7,9 @@ from closeloop.integrations.salesforce.models import Environment
 
 class LinkAccountForm(forms.Form):
     environment = forms.ChoiceField(
-        label="Connection type", choices=Environment.choices, initial=Environment.PRODUCTION
+        label="Connection type",
+        choices=[choice for choice in Environment.choices if choice[0] != Environment.DEMO],
+        initial=Environment.PRODUCTION,
     )
     name = forms.CharField(
         label="Account name", max_length=100, help_text="How you will recognise it in workflows."

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from closeloop.accounts.models import Organization
+from closeloop.integrations.salesforce.demo_models import DemoRecord, DemoWrite  # noqa: F401
 
 MAX_ACCOUNTS_PER_USER = 5
 
@@ -22,6 +23,8 @@ class Environment(models.TextChoices):
     PRODUCTION = "production", "Salesforce Production (OAuth)"
     SANDBOX = "sandbox", "Salesforce Sandbox (OAuth)"
     MY_DOMAIN = "my_domain", "My Domain URL (OAuth)"
+    # The demo org (demo_backend.py): nothing is sent to Salesforce.
+    DEMO = "demo", "Demo — writes are recorded here, not sent to Salesforce"
 
 
 class AccountStatus(models.TextChoices):
