@@ -5,10 +5,12 @@ Apps contribute by defining a `touchpoints.py` module that registers a provider:
     from closeloop.directory.touchpoints import Touchpoint, provider
 
     @provider("response")
-    def responses(organization, contact, limit):
+    def responses(organization, contact, limit, viewer):
         return [Touchpoint(kind="response", at=..., title=..., detail=..., link=...)]
 
-A provider returns at most `limit` entries of one organization's contact, newest first. The
+A provider returns at most `limit` entries of one organization's contact, newest first, that
+`viewer` may see (None: the system, everything; the survey apps filter by their permissions,
+so a member is not shown the responses of a survey not shared with them). The
 directory's AppConfig.ready() imports every installed app's `touchpoints` module
 (autodiscover_modules), so the directory never imports the apps that build on it.
 """
@@ -34,7 +36,7 @@ class Touchpoint:
     link: str = ""
 
 
-Provider = Callable[[object, object, int], Iterable[Touchpoint]]
+Provider = Callable[[object, object, int, object], Iterable[Touchpoint]]
 _providers: dict[str, Provider] = {}
 
 
@@ -61,18 +63,19 @@ def _at(entry: Touchpoint) -> datetime:
     return entry.at
 
 
-def timeline(organization, contact, limit: int = DEFAULT_LIMIT) -> list[Touchpoint]:
+def timeline(organization, contact, limit: int = DEFAULT_LIMIT, viewer=None) -> list[Touchpoint]:
     """The contact's touchpoints from every provider, newest first, at most `limit`.
 
     Each provider is asked for `limit` entries: the `limit` newest overall are among them.
     """
     return merge_newest_first(
-        (function(organization, contact, limit) for function in _providers.values()), limit
+        (function(organization, contact, limit, viewer) for function in _providers.values()),
+        limit,
     )
 
 
 @provider("transaction")
-def transactions(organization, contact, limit: int) -> list[Touchpoint]:
+def transactions(organization, contact, limit: int, viewer=None) -> list[Touchpoint]:
     return [
         Touchpoint(
             kind="transaction",

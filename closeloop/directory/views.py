@@ -135,7 +135,9 @@ def contact_detail(request, contact_id: str):
         contact=contact,
         memberships=list(queries.memberships_of(contact)),
         lists=list(queries.mailing_lists_of(request.organization, contact.directory)),
-        timeline=touchpoints.timeline(request.organization, contact, limit=200),
+        timeline=touchpoints.timeline(
+            request.organization, contact, limit=200, viewer=request.user
+        ),
         opt_out_url=actions.opt_out_url(contact),
     )
 

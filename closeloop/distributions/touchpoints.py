@@ -5,13 +5,19 @@ from __future__ import annotations
 from django.urls import reverse
 
 from closeloop.directory.touchpoints import Touchpoint, provider
-from closeloop.distributions import queries
+from closeloop.distributions import permissions, queries
+from closeloop.surveys.models import Survey
 
 
 @provider("delivery")
-def deliveries(organization, contact, limit: int) -> list[Touchpoint]:
-    """Newest first by creation (the (contact, -created_at) index); shown at the time sent."""
-    rows = queries.deliveries_of_contact(organization, contact)[:limit]
+def deliveries(organization, contact, limit: int, viewer=None) -> list[Touchpoint]:
+    """Newest first by creation (the (contact, -created_at) index); shown at the time sent;
+    for a viewer, only of the surveys whose distributions they may see."""
+    rows = queries.deliveries_of_contact(organization, contact)
+    if viewer is not None and not permissions.sees_everything(organization.pk, viewer):
+        surveys = Survey.objects.filter(permissions.seeing_filter(organization.pk, viewer))
+        rows = rows.filter(distribution__survey__in=surveys.values("pk"))
+    rows = rows[:limit]
     return [_touchpoint(delivery) for delivery in rows]
 
 

@@ -136,3 +136,24 @@ def test_a_contact_never_shows_another_organizations_items(org_a, org_b):
     assert len(touchpoints.timeline(organization_a, contact_a)) == 3
     # Asked with the wrong organization, a contact's items stay hidden.
     assert touchpoints.timeline(organization_b, contact_a) == []
+
+
+def test_a_member_sees_only_the_touchpoints_of_surveys_shared_with_them(org_a, member_a):
+    organization, owner = org_a
+    contact = make_contact(organization)
+    shared = make_survey(organization, owner, "Shared CSAT")
+    private = make_survey(organization, owner, "Private NPS")
+    for survey in (shared, private):
+        deliver(organization, survey, contact)
+        respond(survey, contact, finish=True)
+    survey_actions.share_survey(
+        shared, owner, user=member_a, permissions=["view_results", "view_responses"]
+    )
+
+    seen = touchpoints.timeline(organization, contact, viewer=member_a)
+    assert {(entry.kind, entry.title) for entry in seen} == {
+        ("delivery", "Shared CSAT"),
+        ("response", "Shared CSAT"),
+    }
+    everything = touchpoints.timeline(organization, contact, viewer=owner)
+    assert {entry.title for entry in everything} == {"Shared CSAT", "Private NPS"}
