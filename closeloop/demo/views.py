@@ -14,6 +14,7 @@ from closeloop.demo import messages as demo_messages
 from closeloop.integrations.salesforce import demo_backend
 
 POLL_SECONDS = 1
+POLL_SECONDS_FOR_AN_ANSWER = 3  # a person is reading the email and answering: no hurry
 
 
 def _can_administer(request) -> bool:
@@ -22,13 +23,15 @@ def _can_administer(request) -> bool:
 
 def _step_context(step, demo) -> dict:
     content_type = step.request_headers.get("Content-Type", "")
+    progress = queries.progress_of(step, demo)
+    waiting_for_a_person = progress.email is not None and progress.response is None
     return {
         "step": step,
-        "progress": queries.progress_of(step, demo),
+        "progress": progress,
         "request_shown": demo_messages.pretty(step.request_body.encode("utf-8"), content_type)
         if "json" in content_type
         else step.request_body,
-        "poll_seconds": POLL_SECONDS,
+        "poll_seconds": POLL_SECONDS_FOR_AN_ANSWER if waiting_for_a_person else POLL_SECONDS,
     }
 
 
