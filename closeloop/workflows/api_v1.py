@@ -10,6 +10,11 @@ an update is the workflow definition (see closeloop.workflows.definition):
 
 A definition with problems answers 422 (code WF_04) listing each one in `errors`; warnings
 (piped fields that will render empty) come back in the workflow's `warnings`.
+
+The token's user is held to the workflow permissions (closeloop.workflows.permissions): the
+list holds the workflows they may manage; a workflow they may not see is a 404, one they see
+but may not manage a 403 (code AUTH_04) saying whom to ask; putting a workflow on a survey
+needs Manage workflows on it (a survey they may not see is "no survey", a 422).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pydantic import ConfigDict, Field
 from closeloop.api import problems
 from closeloop.api.auth import token_of
 from closeloop.api.errors import ApiError, InvalidRequest, NotFound
-from closeloop.workflows import actions, mapping, queries, replays
+from closeloop.surveys import queries as survey_queries
+from closeloop.workflows import actions, mapping, permissions, queries, replays
 from closeloop.workflows import definition as definitions
 from closeloop.workflows.models import RunStatus
 
@@ -254,10 +260,32 @@ def run_out(run) -> dict:
 
 
 def _workflow_or_404(request: HttpRequest, workflow_id: str):
-    workflow = queries.workflow(token_of(request).organization, workflow_id)
-    if workflow is None:
-        raise NotFound(f"No workflow {workflow_id} in this organization.")
-    return workflow
+    """The workflow, if the token's user may manage it: 404 (as for an unknown id) or 403."""
+    token = token_of(request)
+    return permissions.require_workflow(
+        queries.workflow(token.organization, workflow_id),
+        token.user,
+        not_found=f"No workflow {workflow_id} in this organization.",
+    )
+
+
+def _no_survey(survey_ref) -> InvalidDefinition:
+    return _invalid(actions.InvalidWorkflow([f"There is no survey {survey_ref}."]))
+
+
+def _chosen_survey(request: HttpRequest, survey_ref):
+    """The survey a definition names, if the token's user may manage its workflows; one
+    they may not see answers as an unknown one (422), one they see 403 with the reason."""
+    if survey_ref in (None, ""):
+        return None
+    token = token_of(request)
+    survey = survey_queries.survey_of(token.organization, str(survey_ref))
+    if survey is None:
+        raise _no_survey(survey_ref)
+    try:
+        return permissions.require_survey_choice(survey, token.user)
+    except NotFound:
+        raise _no_survey(survey_ref) from None
 
 
 def _definition(body: Schema, *, exclude_unset: bool = False) -> dict:
@@ -280,8 +308,8 @@ def _invalid(error: actions.InvalidWorkflow) -> InvalidDefinition:
 
 @router.get("", response=problems.responses(WorkflowList), summary="List workflows")
 def list_workflows(request, survey: str | None = None):
-    organization = token_of(request).organization
-    workflows = queries.workflows_of(organization)
+    token = token_of(request)
+    workflows = queries.workflows_of(token.organization, token.user)
     if survey:
         workflows = workflows.filter(survey__public_id=survey)
     return {"elements": [workflow_out(request, workflow) for workflow in workflows]}
@@ -294,6 +322,7 @@ def list_workflows(request, survey: str | None = None):
 )
 def create_workflow(request, body: WorkflowIn):
     token = token_of(request)
+    _chosen_survey(request, body.survey)
     try:
         workflow, warnings = actions.create_workflow(
             token.organization, token.user, _definition(body)
@@ -330,6 +359,9 @@ def patch_workflow(request, workflow_id: str, body: WorkflowPatch):
 
 def _update(request, workflow_id: str, changes: dict):
     workflow = _workflow_or_404(request, workflow_id)
+    if "survey" in changes:
+        survey = _chosen_survey(request, changes["survey"])
+        permissions.may_change_survey(workflow, token_of(request).user, survey)
     try:
         workflow, warnings = actions.update_workflow(workflow, token_of(request).user, changes)
     except actions.InvalidWorkflow as error:
@@ -371,7 +403,7 @@ def list_runs(request, workflow_id: str, params: Query[RunParams]):
         raise InvalidRequest(f"status must be one of {', '.join(RunStatus.values)}.")
     before_id = None
     if params.before:
-        before_id = _cursor(request, params.before)
+        before_id = _cursor(workflow, params.before)
     filters = queries.RunFilter(
         workflow=workflow,
         status=params.status or "",
@@ -380,7 +412,11 @@ def list_runs(request, workflow_id: str, params: Query[RunParams]):
         text=params.q or "",
     )
     rows, next_cursor = queries.runs_page(
-        workflow.organization, filters, before_id=before_id, limit=params.pageSize
+        workflow.organization,
+        token_of(request).user,
+        filters,
+        before_id=before_id,
+        limit=params.pageSize,
     )
     next_page = None
     if next_cursor is not None:
@@ -391,8 +427,8 @@ def list_runs(request, workflow_id: str, params: Query[RunParams]):
     return {"elements": [run_summary(run) for run in rows], "nextPage": next_page}
 
 
-def _cursor(request, run_id: str) -> int:
-    run = queries.run(token_of(request).organization, run_id)
+def _cursor(workflow, run_id: str) -> int:
+    run = queries.run_of_workflow(workflow, run_id)
     if run is None:
         raise InvalidRequest("before must be the id of a run of this workflow.")
     return run.pk

@@ -2,7 +2,9 @@
 
 Authentication: an API token of the workflow's organization, sent as `X-API-TOKEN`, as
 `Authorization: Bearer <token>`, or as the password of HTTP Basic auth (the user name is not
-checked; use the token owner's email for your own records). The body is JSON
+checked; use the token owner's email for your own records). The token's user must be allowed
+to manage the workflow (closeloop.workflows.permissions); a workflow they may not manage,
+say of a survey they can't see, is not reachable: the same 404 as an unknown trigger URL. The body is JSON
 (`application/json` or any `+json` type), at most 100 KB. An optional `Idempotency-Key`
 header (at most 255 printable characters) makes redeliveries start no second run.
 
@@ -36,7 +38,7 @@ from closeloop.api.errors import (
     NotFound,
 )
 from closeloop.api.problems import problem_response
-from closeloop.workflows import actions, lookup_cache, mapping, queries
+from closeloop.workflows import actions, lookup_cache, mapping, permissions, queries
 from closeloop.workflows.builtin.json_event import extract_fields
 
 MAX_BODY_BYTES = mapping.MAX_BODY_BYTES
@@ -90,9 +92,18 @@ def _secret(request: HttpRequest) -> str:
     return ""
 
 
+UNKNOWN_TRIGGER = "No JSON-event workflow of your organization has this trigger URL."
+
+
 def _trigger(request: HttpRequest, token: str):
     """The request's API token and the JSON-event workflow of its organization that the
-    trigger URL names (from the process's short-lived cache when just seen)."""
+    trigger URL names, if the token's user may manage it (from the process's short-lived
+    cache when just seen).
+
+    Only an allowed pair is cached, after the check. A share revoked, a member removed or
+    moved to another role, a group changed or a survey given to another owner empties this
+    process's cache at once (lookup_cache.connect_invalidation); another process honours it
+    within lookup_cache.TTL_SECONDS, when its entry expires and the check runs again."""
     secret = _secret(request)
     if not secret:
         raise MissingCredentials()
@@ -103,8 +114,8 @@ def _trigger(request: HttpRequest, token: str):
         if api_token is None:
             raise InvalidToken()
         workflow = queries.workflow_for_trigger(api_token.organization, token, "json")
-        if workflow is None:
-            raise NotFound("No JSON-event workflow of your organization has this trigger URL.")
+        if workflow is None or not permissions.may_manage(workflow, api_token.user):
+            raise NotFound(UNKNOWN_TRIGGER)
         found = (api_token, workflow)
         lookup_cache.triggers.put(key, found)
     api_token, workflow = found

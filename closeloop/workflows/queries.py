@@ -1,7 +1,10 @@
 """Organization-scoped reads for workflows and workflow reporting.
 
 Every function takes the organization first; ids of another organization answer None, as
-unknown ids do, so that callers cannot tell the two apart.
+unknown ids do, so that callers cannot tell the two apart. Lists and reporting also take the
+user and hold only what they may manage (closeloop.workflows.permissions, filtered in SQL);
+a read of one workflow or run by id is not filtered: the caller passes it to
+`permissions.require_workflow`, which tells a 404 from a 403.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from closeloop.workflows import registry
+from closeloop.workflows import permissions, registry
 from closeloop.workflows.models import (
     BulkReplay,
     RunStatus,
@@ -31,33 +34,45 @@ MAX_SEARCH = 200
 # Workflows -----------------------------------------------------------------------------------
 
 
-def workflows_of(organization, *, survey=None) -> QuerySet[Workflow]:
-    workflows = Workflow.objects.filter(organization=organization).select_related("owner", "survey")
+def _all_workflows(organization) -> QuerySet[Workflow]:
+    return Workflow.objects.filter(organization=organization).select_related("owner", "survey")
+
+
+def workflows_of(organization, user, *, survey=None) -> QuerySet[Workflow]:
+    """The workflows `user` may manage, the latest changed first."""
+    workflows = _all_workflows(organization).filter(
+        permissions.manageable_filter(organization.pk, user)
+    )
     if survey is not None:
         workflows = workflows.filter(survey=survey)
     return workflows.order_by("-modified_at", "-id")
 
 
-def workflow_choices(organization) -> list[tuple[str, str]]:
-    """(public id, name) of every workflow, by name: the reporting filter's options."""
+def workflow_choices(organization, user) -> list[tuple[str, str]]:
+    """(public id, name) of every workflow `user` may manage, by name: the reporting
+    filter's options."""
     return list(
         Workflow.objects.filter(organization=organization)
+        .filter(permissions.manageable_filter(organization.pk, user))
         .order_by("name", "id")
         .values_list("public_id", "name")
     )
 
 
-def workflows_with_activity(organization, *, survey=None) -> list[Workflow]:
-    """Workflows with their last event time and run count (the list page)."""
+def workflows_with_activity(organization, user, *, survey=None) -> list[Workflow]:
+    """The workflows `user` may manage, with their last event time and run count (the list
+    page)."""
     return list(
-        workflows_of(organization, survey=survey).annotate(
+        workflows_of(organization, user, survey=survey).annotate(
             last_event_at=Max("runs__created_at"), run_count=Count("runs")
         )
     )
 
 
 def workflow(organization, public_id: str) -> Workflow | None:
-    return workflows_of(organization).filter(public_id=public_id).first()
+    """The organization's workflow with this id, whoever may manage it: pass it to
+    permissions.require_workflow."""
+    return _all_workflows(organization).filter(public_id=public_id).first()
 
 
 def workflow_for_trigger(organization, token: str, event_type: str) -> Workflow | None:
@@ -65,7 +80,7 @@ def workflow_for_trigger(organization, token: str, event_type: str) -> Workflow 
     if not token:
         return None
     return (
-        Workflow.objects.select_related("survey")
+        Workflow.objects.select_related("survey__owner")
         .filter(organization=organization, trigger_token=token, event_type=event_type)
         .first()
     )
@@ -137,9 +152,14 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
-def runs(organization, filters: RunFilter | None = None) -> QuerySet[WorkflowRun]:
+def runs(organization, user, filters: RunFilter | None = None) -> QuerySet[WorkflowRun]:
+    """The runs of the workflows `user` may manage that the filter shows, newest first."""
     filters = filters or RunFilter()
-    found = WorkflowRun.objects.filter(organization=organization).select_related("workflow")
+    found = (
+        WorkflowRun.objects.filter(organization=organization)
+        .filter(permissions.manageable_filter(organization.pk, user, prefix="workflow__"))
+        .select_related("workflow")
+    )
     if filters.workflow is not None:
         found = found.filter(workflow=filters.workflow)
     if filters.status in RunStatus.values:
@@ -154,9 +174,11 @@ def runs(organization, filters: RunFilter | None = None) -> QuerySet[WorkflowRun
     return found.order_by("-created_at", "-id")
 
 
-def runs_page(organization, filters: RunFilter, *, before_id: int | None = None, limit=RUNS_PAGE):
+def runs_page(
+    organization, user, filters: RunFilter, *, before_id: int | None = None, limit=RUNS_PAGE
+):
     """One page of runs, newest first (keyset on id), and the cursor of the next page."""
-    found = runs(organization, filters).defer("payload", "definition").order_by("-id")
+    found = runs(organization, user, filters).defer("payload", "definition").order_by("-id")
     if before_id is not None:
         found = found.filter(id__lt=before_id)
     rows = list(found[: limit + 1])
@@ -166,6 +188,8 @@ def runs_page(organization, filters: RunFilter, *, before_id: int | None = None,
 
 
 def run(organization, public_id: str) -> WorkflowRun | None:
+    """The organization's run with this id: pass its workflow to
+    permissions.require_workflow."""
     return (
         WorkflowRun.objects.select_related("workflow", "retried_by", "replay_of", "replayed_by")
         .filter(organization=organization, public_id=public_id)
@@ -183,6 +207,8 @@ def replays_of(run: WorkflowRun, limit: int = 20) -> list[WorkflowRun]:
 
 
 def bulk_replay(organization, public_id: str) -> BulkReplay | None:
+    """The organization's bulk replay with this id: pass it to
+    permissions.require_bulk_replay."""
     return (
         BulkReplay.objects.select_related("created_by", "cancelled_by")
         .filter(organization=organization, public_id=public_id)
@@ -190,8 +216,13 @@ def bulk_replay(organization, public_id: str) -> BulkReplay | None:
     )
 
 
-def recent_bulk_replays(organization, limit: int = 5) -> list[BulkReplay]:
-    return list(BulkReplay.objects.filter(organization=organization).order_by("-id")[:limit])
+def recent_bulk_replays(organization, user, limit: int = 5) -> list[BulkReplay]:
+    """The latest bulk replays `user` may see (an admin: all; anyone else: their own)."""
+    return list(
+        BulkReplay.objects.filter(organization=organization)
+        .filter(permissions.bulk_replay_filter(organization.pk, user))
+        .order_by("-id")[:limit]
+    )
 
 
 def run_of_workflow(workflow: Workflow, public_id: str) -> WorkflowRun | None:
@@ -211,8 +242,11 @@ def task_runs_of(run: WorkflowRun) -> list[TaskRun]:
     )
 
 
-def status_counts(organization, workflow: Workflow | None = None) -> dict[str, int]:
-    found = WorkflowRun.objects.filter(organization=organization)
+def status_counts(organization, user, workflow: Workflow | None = None) -> dict[str, int]:
+    """How many runs of the workflows `user` may manage are in each status."""
+    found = WorkflowRun.objects.filter(organization=organization).filter(
+        permissions.manageable_filter(organization.pk, user, prefix="workflow__")
+    )
     if workflow is not None:
         found = found.filter(workflow=workflow)
     counts = dict(found.values_list("status").annotate(count=Count("id")).order_by())

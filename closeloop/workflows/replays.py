@@ -247,9 +247,10 @@ def saved_filters(filters: queries.RunFilter) -> dict:
     }
 
 
-def replayable(organization, filters: queries.RunFilter):
-    """The runs a filter shows that a replay can take: finished, with their payload."""
-    return queries.runs(organization, filters).filter(
+def replayable(organization, user, filters: queries.RunFilter):
+    """The runs a filter shows `user` that a replay can take: finished, with their payload
+    (only runs of the workflows `user` may manage)."""
+    return queries.runs(organization, user, filters).filter(
         status__in=FINISHED_RUN_STATUSES, payload_erased_at__isnull=True
     )
 
@@ -276,20 +277,24 @@ class BulkPreview:
         return BULK_REPLAY_CAP
 
 
-def preview(organization, filters: queries.RunFilter, definition: str) -> BulkPreview:
-    shown = queries.runs(organization, filters).order_by().count()
-    counted = replayable(organization, filters).order_by().aggregate(n=Count("id"), top=Max("id"))
+def preview(organization, user, filters: queries.RunFilter, definition: str) -> BulkPreview:
+    shown = queries.runs(organization, user, filters).order_by().count()
+    counted = (
+        replayable(organization, user, filters).order_by().aggregate(n=Count("id"), top=Max("id"))
+    )
     return BulkPreview(
         shown=shown,
         total=counted["n"] or 0,
         newest_id=counted["top"] or 0,
-        by_workflow=_effects_by_workflow(organization, filters, definition),
+        by_workflow=_effects_by_workflow(organization, user, filters, definition),
     )
 
 
-def _effects_by_workflow(organization, filters, definition: str) -> list[tuple[str, list[str]]]:
+def _effects_by_workflow(
+    organization, user, filters, definition: str
+) -> list[tuple[str, list[str]]]:
     used = (
-        replayable(organization, filters)
+        replayable(organization, user, filters)
         .order_by()
         .values_list("workflow_id", "revision")
         .distinct()[: MAX_SUMMARIES * 5]
@@ -322,11 +327,15 @@ def _effects_by_workflow(organization, filters, definition: str) -> list[tuple[s
 def start_bulk_replay(
     organization, user, filters: queries.RunFilter, *, definition: str
 ) -> BulkReplay:
-    """Queue the replay of the finished runs the filter shows now (runs arriving later, and
-    the replays themselves, are left out); CannotReplay when none or too many match."""
+    """Queue the replay of the finished runs the filter shows `user` now (runs arriving
+    later, the replays themselves and runs of workflows `user` may not manage are left out);
+    CannotReplay when none or too many match. The job replays as `user`, with their
+    permissions when each batch runs."""
     if definition not in ReplayDefinition.values:
         raise CannotReplay(f"Unknown revision choice {definition!r}.")
-    counted = replayable(organization, filters).order_by().aggregate(n=Count("id"), top=Max("id"))
+    counted = (
+        replayable(organization, user, filters).order_by().aggregate(n=Count("id"), top=Max("id"))
+    )
     total = counted["n"] or 0
     if total == 0:
         raise CannotReplay("No finished run with its payload matches this filter.")
@@ -402,7 +411,7 @@ def _replay_batch(bulk_id: int, batch: int) -> bool:
         originals = []
         if workflow_exists:
             originals = list(
-                replayable(bulk.organization, filters)
+                replayable(bulk.organization, bulk.created_by, filters)
                 .filter(pk__gt=bulk.last_run_id, pk__lte=bulk.max_run_id)
                 .order_by("pk")[:batch]
             )

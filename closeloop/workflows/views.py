@@ -4,6 +4,11 @@ Each section of the editor page is a form that posts to its own view. With HTMX 
 answers the section alone (a template partial of workflows/edit.html); without it, a save
 redirects to the editor and an unsaved change (a row added) renders the whole page. Views
 read through queries, write through actions and show InvalidWorkflow's problems inline.
+
+Every page of one workflow goes through permissions.require_workflow (a 404 for a workflow
+the user may not see, the 403 page with whom to ask for one they see but may not manage);
+the list holds only the workflows they may manage, and a new workflow goes only on a survey
+whose workflows they may manage.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
+from closeloop.api.errors import NotFound
 from closeloop.surveys import queries as survey_queries
-from closeloop.workflows import actions, dryrun, mapping, queries, registry
+from closeloop.workflows import actions, dryrun, mapping, permissions, queries, registry
 from closeloop.workflows import definition as definitions
 from closeloop.workflows import forms as workflow_forms
 from closeloop.workflows.models import new_task_id
@@ -26,14 +32,22 @@ SECTIONS = ("settings", "event", "conditions", "tasks", "dryrun", "capture")
 
 
 def _workflow_or_404(request, workflow_id: str):
-    workflow = queries.workflow(request.organization, workflow_id)
-    if workflow is None:
-        raise Http404("No such workflow.")
-    return workflow
+    """The workflow, if the user may manage it (NotFound / NotPermitted otherwise: the 404
+    and the 403 page)."""
+    return permissions.require_workflow(
+        queries.workflow(request.organization, workflow_id), request.user
+    )
 
 
-def _surveys(organization):
-    return survey_queries.surveys_of(organization)
+def _chosen_survey(request, survey_id: str):
+    """The survey a new workflow goes on, if the user may manage its workflows: the 404 for
+    one they may not see (or none of that id), the 403 page with whom to ask otherwise."""
+    if not survey_id:
+        return None
+    survey = survey_queries.survey_of(request.organization, survey_id)
+    if survey is None:
+        raise NotFound("No such survey.")
+    return permissions.require_survey_choice(survey, request.user)
 
 
 # The list and creating -----------------------------------------------------------------------
@@ -42,16 +56,14 @@ def _surveys(organization):
 @organization_required
 def workflow_list(request):
     """All workflows, or a survey's (?survey=SV_…: the survey's Workflows tab)."""
-    survey = None
-    if request.GET.get("survey"):
-        survey = survey_queries.survey_of(request.organization, request.GET["survey"])
-        if survey is None:
-            raise Http404("No such survey.")
+    survey = _chosen_survey(request, request.GET.get("survey", ""))
     context = {
         "active": "workflows",
         "tab": "workflows",
         "survey": survey,
-        "workflows": queries.workflows_with_activity(request.organization, survey=survey),
+        "workflows": queries.workflows_with_activity(
+            request.organization, request.user, survey=survey
+        ),
     }
     return render(request, "workflows/list.html", context)
 
@@ -59,12 +71,13 @@ def workflow_list(request):
 @organization_required
 def workflow_create(request):
     event_types = registry.event_types()
-    surveys = list(_surveys(request.organization))
+    surveys = list(permissions.manageable_surveys(request.organization, request.user))
     values = {
         "name": "",
         "event": "json",
         "survey": request.GET.get("survey", ""),
     }
+    _chosen_survey(request, values["survey"])
     errors: list[str] = []
     if request.method == "POST":
         values = {key: request.POST.get(key, "").strip() for key in values}
@@ -74,7 +87,10 @@ def workflow_create(request):
             "event": {"type": values["event"]},
         }
         try:
+            _chosen_survey(request, values["survey"])
             workflow, _warnings = actions.create_workflow(request.organization, request.user, raw)
+        except NotFound:
+            errors = [f"There is no survey {values['survey']}."]  # as for an unknown id
         except actions.InvalidWorkflow as error:
             errors = error.errors
         else:

@@ -1,7 +1,8 @@
 """Workflow reporting: replay one run, or every run a filter shows (a job with progress).
 
-Thin views: reads through queries and replays (scoped by request.organization), writes
-through replays' actions.
+Thin views: reads through queries and replays (scoped by request.organization and to the
+workflows the user may manage), writes through replays' actions. A bulk replay is its
+creator's and the admins' (permissions.require_bulk_replay).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
-from closeloop.workflows import queries, replays
+from closeloop.workflows import permissions, queries, replays
 from closeloop.workflows.models import ReplayDefinition, RunStatus
 from closeloop.workflows.views_runs import read_filters, run_or_404
 
@@ -75,7 +76,7 @@ def bulk_replay_new(request):
             return redirect(f"{request.path}?{_query(values)}")
         return redirect("workflows:bulk-replay", replay_id=bulk.public_id)
     previews = {
-        option: replays.preview(request.organization, filters, option)
+        option: replays.preview(request.organization, request.user, filters, option)
         for option in ReplayDefinition.values
     }
     context = {
@@ -94,10 +95,9 @@ def bulk_replay_new(request):
 
 
 def _bulk_or_404(request, replay_id: str):
-    bulk = queries.bulk_replay(request.organization, replay_id)
-    if bulk is None:
-        raise Http404("No such bulk replay.")
-    return bulk
+    return permissions.require_bulk_replay(
+        queries.bulk_replay(request.organization, replay_id), request.user
+    )
 
 
 @organization_required

@@ -1,6 +1,8 @@
 """Workflow reporting: every run with filters, a run's payload and task attempts, retries, CSV.
 
-Thin views: reads through queries (scoped by request.organization), writes through actions.
+Thin views: reads through queries (scoped by request.organization, and to the workflows the
+user may manage, in SQL), writes through actions. A run's page needs Manage workflows on its
+workflow (permissions.require_workflow: the 404, or the 403 page with whom to ask).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from closeloop.accounts.retention import retention_of
 from closeloop.accounts.views import organization_required
-from closeloop.workflows import actions, mapping, queries
+from closeloop.workflows import actions, mapping, permissions, queries
 from closeloop.workflows.models import RunStatus, TaskRun
 
 CSV_COLUMNS = [
@@ -40,12 +42,15 @@ CSV_COLUMNS = [
 
 def read_filters(request, params=None) -> tuple[queries.RunFilter, dict, bool]:
     """The filters in the query string (or `params`), their values for the form, and whether
-    a workflow id was given that is not the organization's (then nothing matches)."""
+    a workflow id was given that is not one the user may manage (then nothing matches, as for
+    another organization's)."""
     params = request.GET if params is None else params
     workflow = None
     unknown_workflow = False
     if params.get("workflow"):
         workflow = queries.workflow(request.organization, params["workflow"])
+        if workflow is not None and not permissions.may_manage(workflow, request.user):
+            workflow = None
         unknown_workflow = workflow is None
     status = params.get("status", "")
     filters = queries.RunFilter(
@@ -74,7 +79,9 @@ def run_list(request):
         before = None
     rows, next_cursor = ([], None)
     if not unknown_workflow:
-        rows, next_cursor = queries.runs_page(request.organization, filters, before_id=before)
+        rows, next_cursor = queries.runs_page(
+            request.organization, request.user, filters, before_id=before
+        )
     query = urlencode({key: value for key, value in values.items() if value})
     context = {
         "active": "workflows",
@@ -84,11 +91,11 @@ def run_list(request):
         "filters": values,
         "query": query,
         "workflow": filters.workflow,
-        "workflows": queries.workflow_choices(request.organization),
+        "workflows": queries.workflow_choices(request.organization, request.user),
         "statuses": RunStatus.choices,
         "is_filtered": any(values.values()),
         "retention": retention_of(request.organization),
-        "bulk_replays": queries.recent_bulk_replays(request.organization, limit=3),
+        "bulk_replays": queries.recent_bulk_replays(request.organization, request.user, limit=3),
     }
     return render(request, "workflows/runs.html", context)
 
@@ -146,7 +153,7 @@ def _csv_rows(runs):
 @organization_required
 def run_csv(request):
     filters, _values, unknown_workflow = read_filters(request)
-    runs = queries.runs(request.organization, filters)
+    runs = queries.runs(request.organization, request.user, filters)
     if unknown_workflow:
         runs = runs.none()
     response = StreamingHttpResponse(_csv_rows(runs), content_type="text/csv; charset=utf-8")
@@ -166,9 +173,11 @@ def pretty_json(text_or_value: object) -> str:
 
 
 def run_or_404(request, run_id: str):
+    """The run, if the user may manage its workflow (NotFound / NotPermitted otherwise)."""
     run = queries.run(request.organization, run_id)
     if run is None:
         raise Http404("No such workflow run.")
+    permissions.require_workflow(run.workflow, request.user, not_found="No such workflow run.")
     return run
 
 

@@ -5,6 +5,7 @@ Choosing another account, operation or object, or *Reload fields*, posts that fo
 editor comes back with the inputs of the operation and the object's fields from Salesforce,
 nothing saved. *Reload fields* (?refresh=1) describes the object again instead of using the
 hour-long cache. Without JavaScript the page reloads (the cache is refreshed all the same).
+Like every page of a workflow, it needs Manage workflows on it (permissions.require_workflow).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from closeloop.accounts.middleware import organization_or_404
 from closeloop.integrations.salesforce import metadata, queries
 from closeloop.integrations.salesforce.record_values import is_api_name
 from closeloop.integrations.salesforce.task import SalesforceTask
+from closeloop.workflows import permissions as workflow_permissions
 from closeloop.workflows import queries as workflow_queries
 from closeloop.workflows import registry
 
@@ -39,9 +41,11 @@ def _saved_config(workflow, task_key: str) -> dict:
 @require_POST
 def task_editor(request, workflow_id: str, task_key: str):
     organization = organization_or_404(request)
-    workflow = workflow_queries.workflow(organization, workflow_id)
+    workflow = workflow_permissions.require_workflow(
+        workflow_queries.workflow(organization, workflow_id), request.user
+    )
     kind = registry.task_type(SalesforceTask.key)
-    if workflow is None or kind is None:
+    if kind is None:
         raise Http404("No such workflow.")
     config = kind.config_from_form(request.POST, _saved_config(workflow, task_key))
     sobject = config.get("object") or ""

@@ -1,7 +1,9 @@
 """Organization-scoped reads of Segment sources, their workflows and their recent events.
 
 Every function takes the organization (or something of it) first; another organization's ids
-answer None, as unknown ids do.
+answer None, as unknown ids do. What a page lists of a source's workflows is what the user may
+manage (closeloop.workflows.permissions, in SQL); one workflow read by id goes through
+permissions.require_workflow.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from cryptography.fernet import InvalidToken
 
 from closeloop.distributions.secrets import decrypt
 from closeloop.integrations.segment.models import Endpoint, Source, SourceWorkflow
+from closeloop.workflows import permissions as workflow_permissions
 from closeloop.workflows import queries as workflow_queries
 from closeloop.workflows.models import RunStatus, Workflow, WorkflowRun
 
@@ -35,13 +38,30 @@ def source_of(organization, public_id: str) -> Source | None:
     return sources_of(organization).filter(public_id=public_id).first()
 
 
-def links_of(source: Source) -> list[SourceWorkflow]:
-    """The source's use cases, each with its workflow (in the order they were made)."""
-    return list(
+def _links(source: Source):
+    return (
         SourceWorkflow.objects.filter(source=source, workflow__organization=source.organization)
-        .select_related("workflow")
+        .select_related("workflow", "workflow__survey")
         .order_by("id")
     )
+
+
+def links_of(source: Source, user) -> list[SourceWorkflow]:
+    """The source's use cases whose workflow `user` may manage, each with its workflow (in
+    the order they were made)."""
+    manageable = workflow_permissions.manageable_filter(
+        source.organization_id, user, prefix="workflow__"
+    )
+    return list(_links(source).filter(manageable))
+
+
+def unmanageable_links(source: Source, user) -> int:
+    """How many of the source's workflows `user` may not manage (a change to the whole
+    source, its shared secret or deleting it, needs none)."""
+    manageable = workflow_permissions.manageable_filter(
+        source.organization_id, user, prefix="workflow__"
+    )
+    return _links(source).count() - _links(source).filter(manageable).count()
 
 
 def link_of(workflow: Workflow) -> SourceWorkflow | None:
@@ -66,6 +86,8 @@ def endpoints_of(workflows: list[Workflow]) -> dict[int, Endpoint]:
 
 
 def segment_workflow(organization, public_id: str) -> Workflow | None:
+    """The organization's Segment-event workflow with this id: pass it to
+    permissions.require_workflow."""
     found = workflow_queries.workflow(organization, public_id)
     return found if found is not None and found.event_type == EVENT_KEY else None
 

@@ -1,5 +1,11 @@
 """Extensions → Twilio Segment: sources, their use-case workflows and recent events, and the
-shared secret of a Segment-event workflow."""
+shared secret of a Segment-event workflow.
+
+A source belongs to the organization; of its workflows, a page shows those the user may
+manage (closeloop.workflows.permissions). A change to the whole source (its shared secret,
+deleting it with its workflows) needs every one of them; a use case on a survey needs Manage
+workflows on that survey (the survey pickers offer only those).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from closeloop.accounts.views import organization_required
+from closeloop.api.errors import NotPermitted
 from closeloop.integrations.segment import actions, queries
 from closeloop.integrations.segment.forms import SecretForm, SourceForm, UseCaseForm
-from closeloop.workflows import registry
+from closeloop.workflows import permissions, registry
+
+WHOLE_SOURCE_REFUSAL = (
+    "This source has {count} workflow(s) you can't manage: ask an administrator of the "
+    "organization to change or delete the whole source."
+)
 
 
 def _source_or_404(request, source_id: str):
@@ -21,6 +33,33 @@ def _source_or_404(request, source_id: str):
     if source is None:
         raise Http404("No such Segment source.")
     return source
+
+
+def _whole_source(request, source_id: str):
+    """The source, if the user may manage every one of its workflows (the 403 page with the
+    reason otherwise)."""
+    source = _source_or_404(request, source_id)
+    hidden = queries.unmanageable_links(source, request.user)
+    if hidden:
+        raise NotPermitted(WHOLE_SOURCE_REFUSAL.format(count=hidden))
+    return source
+
+
+def _form(form_class, request, data=None):
+    """A source or use-case form whose survey picker offers only the surveys whose workflows
+    the user may manage (another survey's id is not a valid choice)."""
+    form = form_class(request.organization, data)
+    surveys = permissions.manageable_surveys(request.organization, request.user)
+    form.fields["survey"].choices = [form.fields["survey"].choices[0]] + [
+        (item.public_id, item.name) for item in surveys
+    ]
+    return form
+
+
+def _checked_survey(request, survey):
+    """The chosen survey, checked again (NotFound / NotPermitted) in case of a change since
+    the form was shown."""
+    return permissions.require_survey_choice(survey, request.user)
 
 
 def _url_of(workflow) -> str:
@@ -34,11 +73,11 @@ def _url_of(workflow) -> str:
 @organization_required
 def sources(request, form: SourceForm | None = None):
     listed = list(queries.sources_of(request.organization))
-    counts = {source.pk: len(queries.links_of(source)) for source in listed}
+    counts = {source.pk: len(queries.links_of(source, request.user)) for source in listed}
     context = {
         "active": "extensions",
         "sources": [(source, counts[source.pk]) for source in listed],
-        "form": form or SourceForm(request.organization),
+        "form": form or _form(SourceForm, request),
     }
     return render(request, "segment/sources.html", context, status=400 if form else 200)
 
@@ -46,10 +85,11 @@ def sources(request, form: SourceForm | None = None):
 @require_POST
 @organization_required
 def source_create(request):
-    form = SourceForm(request.organization, request.POST)
+    form = _form(SourceForm, request, request.POST)
     if not form.is_valid():
         return sources(request, form)
     data = form.cleaned_data
+    _checked_survey(request, data["survey"])
     try:
         source = actions.create_source(
             request.organization,
@@ -70,7 +110,7 @@ def source_create(request):
 
 
 def _source_context(request, source, **extra) -> dict:
-    links = queries.links_of(source)
+    links = queries.links_of(source, request.user)
     endpoints = queries.endpoints_of([link.workflow for link in links])
     rows = [
         {
@@ -93,7 +133,7 @@ def _source_context(request, source, **extra) -> dict:
         "refusals": [row for row in rows if row["endpoint"] and row["endpoint"].last_refusal_at],
         "secret_count": len(secrets),
         "secret_form": SecretForm(),
-        "use_case_form": extra.pop("use_case_form", None) or UseCaseForm(request.organization),
+        "use_case_form": extra.pop("use_case_form", None) or _form(UseCaseForm, request),
         **extra,
     }
 
@@ -107,7 +147,7 @@ def source(request, source_id: str):
 @require_POST
 @organization_required
 def source_secret(request, source_id: str):
-    found = _source_or_404(request, source_id)
+    found = _whole_source(request, source_id)
     if request.POST.get("action") == "remove":
         actions.clear_source_secret(found)
         messages.success(
@@ -131,9 +171,10 @@ def source_secret(request, source_id: str):
 @organization_required
 def source_use_case(request, source_id: str):
     found = _source_or_404(request, source_id)
-    form = UseCaseForm(request.organization, request.POST)
+    form = _form(UseCaseForm, request, request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        _checked_survey(request, data["survey"])
         try:
             for use_case in data["use_cases"]:
                 event_name = (
@@ -155,21 +196,24 @@ def source_use_case(request, source_id: str):
 
 @organization_required
 def source_delete(request, source_id: str):
-    found = _source_or_404(request, source_id)
+    found = _whole_source(request, source_id)
     if request.method == "POST":
         count = actions.delete_source(found, request.user)
         messages.success(request, f"Source “{found.name}” deleted with its {count} workflow(s).")
         return redirect("segment:sources")
-    context = {"active": "extensions", "source": found, "links": queries.links_of(found)}
+    links = queries.links_of(found, request.user)
+    context = {"active": "extensions", "source": found, "links": links}
     return render(request, "segment/source_delete.html", context)
 
 
 @require_POST
 @organization_required
 def workflow_secret(request, workflow_id: str):
-    workflow = queries.segment_workflow(request.organization, workflow_id)
-    if workflow is None:
-        raise Http404("No such Twilio Segment workflow.")
+    workflow = permissions.require_workflow(
+        queries.segment_workflow(request.organization, workflow_id),
+        request.user,
+        not_found="No such Twilio Segment workflow.",
+    )
     editor = reverse("workflows:edit", args=[workflow.public_id]) + "#section-event"
     if request.POST.get("action") == "remove":
         actions.clear_secret(workflow)

@@ -58,7 +58,7 @@ def test_bulk_replay_of_1000_filtered_runs_with_progress(org_a):
     make_runs(workflow, 1000, status=RunStatus.SKIPPED)
     make_runs(workflow, 30, status=RunStatus.SUCCEEDED)
     filters = only_status(RunStatus.SKIPPED)
-    preview = replays.preview(organization, filters, ReplayDefinition.CURRENT)
+    preview = replays.preview(organization, user, filters, ReplayDefinition.CURRENT)
     assert (preview.shown, preview.total, preview.over_cap) == (1000, 1000, False)
 
     bulk = replays.start_bulk_replay(organization, user, filters, definition="current")
@@ -141,7 +141,7 @@ def test_more_than_the_cap_is_refused_with_a_clear_message(org_a, monkeypatch):
     workflow = make_workflow(organization, user, tasks=[ECHO])
     make_runs(workflow, 12)
     monkeypatch.setattr(replays, "BULK_REPLAY_CAP", 10)
-    assert replays.preview(organization, queries.RunFilter(), "current").over_cap
+    assert replays.preview(organization, user, queries.RunFilter(), "current").over_cap
     with pytest.raises(replays.CannotReplay, match="at most 10 runs and this filter shows 12"):
         replays.start_bulk_replay(organization, user, queries.RunFilter(), definition="current")
     assert not BulkReplay.objects.exists()
@@ -195,7 +195,7 @@ def test_unfinished_and_erased_runs_are_not_counted(org_a):
     make_runs(workflow, 2, status=RunStatus.RETRYING)
     erased = make_runs(workflow, 1)[0]
     WorkflowRun.objects.filter(pk=erased.pk).update(payload="", payload_erased_at=timezone.now())
-    preview = replays.preview(organization, queries.RunFilter(), "current")
+    preview = replays.preview(organization, user, queries.RunFilter(), "current")
     assert (preview.shown, preview.total, preview.left_out) == (6, 3, 3)
 
 

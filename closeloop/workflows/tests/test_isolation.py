@@ -131,6 +131,7 @@ def test_queries_answer_none_across_organizations(theirs, org_b):
     assert queries.workflow(organization_b, workflow.public_id) is None
     assert queries.run(organization_b, run.public_id) is None
     assert queries.workflow_for_trigger(organization_b, workflow.trigger_token, "json") is None
-    assert not queries.runs(organization_b).exists()
-    assert queries.workflows_with_activity(organization_b) == []
-    assert queries.workflow_choices(organization_b) == []
+    user_b = org_b[1]
+    assert not queries.runs(organization_b, user_b).exists()
+    assert queries.workflows_with_activity(organization_b, user_b) == []
+    assert queries.workflow_choices(organization_b, user_b) == []

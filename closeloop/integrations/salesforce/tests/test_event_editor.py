@@ -11,6 +11,7 @@ from closeloop.integrations.salesforce.tests.test_receiver import (
     linked_account,
     outbound_workflow,
 )
+from closeloop.surveys import actions as survey_actions
 from closeloop.workflows import actions, conditions, definition
 from closeloop.workflows.models import Workflow
 
@@ -21,6 +22,14 @@ def colleague_of(organization) -> User:
     user = User.objects.create_user("colleague@acme.test", "pw", first_name="Cole", last_name="Lee")
     Membership.objects.create(organization=organization, user=user, role=Role.MEMBER)
     return user
+
+
+def shared_for_workflows(workflow, owner, colleague) -> Workflow:
+    """The workflow on a survey of the owner's whose workflows the colleague may manage (a
+    collaborator: an organization workflow is its owner's and the admins' only)."""
+    survey = survey_actions.create_survey(workflow.organization, owner, "Case CSAT")
+    survey_actions.share_survey(survey, owner, user=colleague, permissions=["manage_workflows"])
+    return actions.update_workflow(workflow, owner, {"survey": survey.public_id})[0]
 
 
 def event_post(client, workflow, **data):
@@ -149,6 +158,7 @@ def test_a_collaborator_edits_but_keeps_the_owners_account(client, org_a):
     own = linked_account(organization, owner)
     workflow = outbound_workflow(organization, owner, own)
     colleague = colleague_of(organization)
+    workflow = shared_for_workflows(workflow, owner, colleague)
     theirs = linked_account(
         organization, colleague, name="Colleague org", org_id="00D5g000001AbCdEAK"
     )

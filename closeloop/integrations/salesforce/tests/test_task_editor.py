@@ -14,6 +14,7 @@ from closeloop.integrations.salesforce.tests.helpers import (
     response_workflow,
     salesforce_task,
 )
+from closeloop.surveys import actions as survey_actions
 from closeloop.workflows import actions, dryrun, lookup_cache
 from closeloop.workflows.models import Workflow
 
@@ -229,8 +230,13 @@ def test_a_collaborator_sees_whose_account_and_cannot_pick_another(
     client, fake_salesforce, org_a, account
 ):
     organization, owner = org_a
-    workflow = response_workflow(organization, owner, [salesforce_task(account)])
     cole = colleague_of(organization)
+    survey = survey_actions.create_survey(organization, owner, "Support CSAT")
+    # a collaborator: the survey's workflows are shared with Cole (Manage workflows)
+    survey_actions.share_survey(survey, owner, user=cole, permissions=["manage_workflows"])
+    workflow = response_workflow(
+        organization, owner, [salesforce_task(account)], survey=survey.public_id
+    )
     linked(fake_salesforce, organization, cole, name="Cole's org")
     client.force_login(cole)
     page = client.get(f"/workflows/{workflow.public_id}/").content.decode()
