@@ -60,6 +60,10 @@ def _query(values: dict) -> str:
 @organization_required
 def bulk_replay_new(request):
     source = request.POST if request.method == "POST" else request.GET
+    if source.get("workflow"):  # one workflow's runs: the 404, or the 403 page with the reason
+        permissions.require_workflow(
+            queries.workflow(request.organization, source["workflow"]), request.user
+        )
     filters, values, unknown_workflow = read_filters(request, source)
     if unknown_workflow:
         raise Http404("No such workflow.")
