@@ -228,8 +228,46 @@ class TaskType:
         return []
 
 
+@dataclass(frozen=True)
+class StaleAccount:
+    """A linked account a workflow uses that its owner may not use (after a transfer)."""
+
+    account_id: str
+    label: str  # "Support org (ana@acme.example, production)"
+    holder: str  # whose account it is
+
+
+class AccountProvider:
+    """An integration whose events or tasks run as the workflow owner's linked account (the
+    Salesforce one): what an ownership transfer must re-point (closeloop.workflows.transfer)."""
+
+    name: str = ""  # "Salesforce"
+    link_url_name: str = ""  # the page where a user links an account
+
+    def stale_accounts(self, workflow) -> list[StaleAccount]:
+        return []
+
+    def choices(self, workflow, account_id: str) -> list[tuple[str, str]]:
+        """The owner's accounts that may replace `account_id` (the same external org)."""
+        return []
+
+    def repointed(self, workflow, old: str, new: str) -> dict:
+        """The workflow definition changes ({"event": …, "tasks": …}) using `new` for `old`."""
+        return {}
+
+
 _events: dict[str, EventType] = {}
 _tasks: dict[str, TaskType] = {}
+_account_providers: list[AccountProvider] = []
+
+
+def register_account_provider(provider: AccountProvider) -> AccountProvider:
+    _account_providers.append(provider)
+    return provider
+
+
+def account_providers() -> list[AccountProvider]:
+    return list(_account_providers)
 
 
 def register_event(event: EventType) -> EventType:

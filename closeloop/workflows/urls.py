@@ -1,6 +1,6 @@
 from django.urls import path
 
-from closeloop.workflows import views, views_replays, views_runs
+from closeloop.workflows import views, views_replays, views_runs, views_transfer
 
 app_name = "workflows"
 urlpatterns = [
@@ -18,6 +18,7 @@ urlpatterns = [
     path("runs/<str:run_id>/", views_runs.run_detail, name="run"),
     path("runs/<str:run_id>/retry", views_runs.run_retry, name="run-retry"),
     path("runs/<str:run_id>/replay", views_replays.run_replay, name="run-replay"),
+    path("transfer/<str:survey_id>/", views_transfer.transfer_page, name="transfer"),
     path("<str:workflow_id>/", views.workflow_edit, name="edit"),
     path("<str:workflow_id>/settings", views.workflow_settings, name="settings"),
     path("<str:workflow_id>/event", views.workflow_event, name="event"),

@@ -132,6 +132,7 @@ class FakeSalesforce:
         self.lock = threading.Lock()
         self.codes: dict[str, dict] = {}  # authorization code → its request
         self.access_tokens: set[str] = set()
+        self.bearers: list[tuple[str, str, str]] = []  # (method, path, access token) of each call
         self.refresh_tokens: set[str] = set()
         self.revoked: list[str] = []
         self.server = None
@@ -192,8 +193,10 @@ class FakeSalesforce:
         parts = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        bearer = handler.headers.get("Authorization", "").split(" ")[-1]
         with self.lock:
             self.requests.append((method, parts.path))
+            self.bearers.append((method, parts.path, bearer))
         routes = [
             ("GET", r"/services/oauth2/authorize", self.authorize_page),
             ("POST", r"/services/oauth2/authorize", self.authorize_decision),

@@ -34,6 +34,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.urls import reverse
+
 from closeloop.integrations.salesforce import binding, metadata, queries
 from closeloop.integrations.salesforce.client import (
     EDITOR_TIMEOUTS,
@@ -268,11 +270,7 @@ class SalesforceTask(TaskType):
                 f"on the Extensions → Salesforce page): {owner_name(owner)}, the workflow's "
                 "owner, must choose another account in this task."
             )
-        raise TaskFailed(
-            f"The Salesforce account {account_id} is no longer one that {owner_name(owner)}, "
-            "the workflow's owner, may use (it is not theirs and no longer shared with the "
-            "organization): they must choose another account in this task."
-        )
+        raise TaskFailed(stale_account_message(context.workflow, owner, account_id))
 
     def plan(self, config: Mapping, account, client: SalesforceClient) -> Plan:
         """The write the rendered config asks for, typed by the object's describe."""
@@ -571,3 +569,21 @@ def _field_choices(fields: Mapping[str, FieldInfo] | None, operation: str) -> li
     else:
         usable = [info for info in fields.values() if info.writable]
     return sorted(usable, key=lambda info: (info.label or info.name).lower())
+
+
+def stale_account_message(workflow, owner, account_id: str) -> str:
+    """Why the owner's workflow cannot write as `account_id`, and where to fix it: after an
+    ownership transfer, the survey's transfer page re-points it."""
+    account = queries.account_in(workflow.organization, account_id) if workflow else None
+    holder = owner_name(account.owner) if account is not None and account.owner else "someone else"
+    name = account.name if account is not None else account_id
+    survey_id = getattr(getattr(workflow, "survey", None), "public_id", "")
+    where = (
+        f"re-point it on {reverse('workflows:transfer', args=[survey_id])}"
+        if survey_id
+        else "choose another account in this task"
+    )
+    return (
+        f"This workflow runs as {owner_name(owner)}; its Salesforce account {name} belongs to "
+        f"{holder} and is not shared with the organization: {owner_name(owner)} must {where}."
+    )
