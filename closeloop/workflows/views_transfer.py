@@ -81,6 +81,8 @@ def transfer_page(request: HttpRequest, survey_id: str) -> HttpResponse:
     except transfer.TransferError as error:
         context = _context(request, survey, errors=[str(error)])
         return render(request, "workflows/transfer.html", context, status=400)
+    if not survey_permissions.access(survey, request.user).visible:
+        return redirect("surveys:list")  # gave it away: the survey is no longer theirs to see
     return redirect(_url(survey))
 
 

@@ -107,7 +107,8 @@ def test_transfer_then_repoint_and_the_next_run_uses_the_new_account(
     assert before.status == RunStatus.SUCCEEDED
     assert insert_tokens(fake_salesforce) == [decrypt(setting["anas"].access_token_encrypted)]
 
-    assert transfer(client, setting, setting["ana"], setting["bea"]).status_code == 302
+    response = transfer(client, setting, setting["ana"], setting["bea"])
+    assert response.status_code == 302 and response["Location"] == reverse("surveys:list")
     workflow = Workflow.objects.get(pk=setting["workflow"].pk)
     setting["survey"].refresh_from_db()
     assert setting["survey"].owner == setting["bea"] and workflow.owner == setting["bea"]
