@@ -114,6 +114,13 @@ def test_transfer_then_repoint_and_the_next_run_uses_the_new_account(
     assert setting["survey"].owner == setting["bea"] and workflow.owner == setting["bea"]
     assert workflow.revisions.order_by("-number").first().summary.startswith("Owner changed")
 
+    client.force_login(setting["bea"])
+    editor = html.unescape(
+        client.get(reverse("workflows:edit", args=[workflow.public_id])).content.decode()
+    )
+    assert "This workflow needs a new Salesforce account" in editor
+    assert f'href="{page_url(setting)}">Re-point it' in editor
+
     failed = finished(start(workflow))
     (task_run,) = task_runs(failed)
     assert failed.status == RunStatus.FAILED
