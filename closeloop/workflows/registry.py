@@ -41,6 +41,8 @@ from closeloop.jobs.registry import PermanentError, RetryLater
 __all__ = [
     "DryRun",
     "EventType",
+    "LinkedAccount",
+    "LinkedAccounts",
     "OfferedField",
     "PermanentError",
     "RetryLater",
@@ -114,7 +116,47 @@ class DryRun:
         return bool(self.problems)
 
 
-class EventType:
+@dataclass(frozen=True)
+class LinkedAccount:
+    """A linked account of an external system, as an ownership transfer describes it."""
+
+    account_id: str
+    label: str  # "Support org (ana@acme.example, production)"
+    holder: str  # whose account it is ("Ana Lima"), or "" when it no longer exists
+
+
+class LinkedAccounts:
+    """The hooks of an event or task type whose config names an account of an external
+    system linked by a user (Salesforce): the workflow runs as its owner, so the account must
+    be one its owner may use. closeloop.workflows.transfer asks these after an ownership
+    transfer, to find and re-point the accounts of the previous owner; the defaults say the
+    type links no account."""
+
+    account_system: str = ""  # "Salesforce", in "a new Salesforce account"
+    link_accounts_url_name: str = ""  # the page where a user links one ("salesforce:accounts")
+
+    def linked_accounts(self, config: Mapping) -> set[str]:
+        """The account ids the config uses."""
+        return set()
+
+    def account_usable(self, organization, owner, account_id: str) -> bool:
+        """Whether a workflow owned by `owner` may run as the account (their own, or shared)."""
+        return True
+
+    def describe_account(self, organization, account_id: str) -> LinkedAccount:
+        return LinkedAccount(account_id, account_id, "")
+
+    def repoint_choices(self, organization, user, account_id: str) -> list[tuple[str, str]]:
+        """(id, label) of the accounts of `user` that may replace `account_id`: on the same
+        external org, whose messages and records the workflow keeps working with."""
+        return []
+
+    def repoint(self, config: Mapping, old_id: str, new_id: str) -> dict:
+        """The config using `new_id` wherever it used `old_id`."""
+        return dict(config)
+
+
+class EventType(LinkedAccounts):
     key: str = ""
     label: str = ""
     description: str = ""
@@ -170,7 +212,7 @@ class EventType:
         return []
 
 
-class TaskType:
+class TaskType(LinkedAccounts):
     key: str = ""
     label: str = ""
     description: str = ""
@@ -228,46 +270,8 @@ class TaskType:
         return []
 
 
-@dataclass(frozen=True)
-class StaleAccount:
-    """A linked account a workflow uses that its owner may not use (after a transfer)."""
-
-    account_id: str
-    label: str  # "Support org (ana@acme.example, production)"
-    holder: str  # whose account it is
-
-
-class AccountProvider:
-    """An integration whose events or tasks run as the workflow owner's linked account (the
-    Salesforce one): what an ownership transfer must re-point (closeloop.workflows.transfer)."""
-
-    name: str = ""  # "Salesforce"
-    link_url_name: str = ""  # the page where a user links an account
-
-    def stale_accounts(self, workflow) -> list[StaleAccount]:
-        return []
-
-    def choices(self, workflow, account_id: str) -> list[tuple[str, str]]:
-        """The owner's accounts that may replace `account_id` (the same external org)."""
-        return []
-
-    def repointed(self, workflow, old: str, new: str) -> dict:
-        """The workflow definition changes ({"event": …, "tasks": …}) using `new` for `old`."""
-        return {}
-
-
 _events: dict[str, EventType] = {}
 _tasks: dict[str, TaskType] = {}
-_account_providers: list[AccountProvider] = []
-
-
-def register_account_provider(provider: AccountProvider) -> AccountProvider:
-    _account_providers.append(provider)
-    return provider
-
-
-def account_providers() -> list[AccountProvider]:
-    return list(_account_providers)
 
 
 def register_event(event: EventType) -> EventType:

@@ -11,9 +11,8 @@ class SalesforceConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: Django's app loading needs the models ready before these modules load.
-        from closeloop.integrations.salesforce import event, repoint, task
+        from closeloop.integrations.salesforce import event, task
         from closeloop.workflows import registry
 
         registry.register_event(event.OutboundMessageEvent())
         registry.register_task(task.SalesforceTask())
-        registry.register_account_provider(repoint.SalesforceAccounts())

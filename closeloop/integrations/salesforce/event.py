@@ -7,6 +7,13 @@ reaches conditions and piped text as `<object>.<field>` (`Case.Status`), with Or
 ActionId and NotificationId; the listed fields are offered in the pickers with their types
 (filled in by pasting the outbound message's WSDL, or a message). Each notification is one
 run, deduplicated on its notification id. The receiver is webhooks.outbound_message.
+
+After an ownership transfer the account may be one the new owner may not use, until they
+re-point it (closeloop.workflows.transfer): messages are still accepted meanwhile. The
+receiver uses the account only for its Salesforce org id, the org the messages come from,
+and a replacement must be on that same org; no call is made with the account's credentials,
+so nothing runs as someone the workflow no longer belongs to, and no closed case is lost
+while the new owner re-points (the workflow's Salesforce tasks fail until then).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from decimal import Decimal
 
 from closeloop.integrations.salesforce import binding, outbound, queries
 from closeloop.integrations.salesforce.outbound import OutboundMessage, OutboundMessageError
+from closeloop.integrations.salesforce.repoint import SalesforceAccountHooks
 from closeloop.workflows.registry import EventType, OfferedField
 
 KEY = "salesforce_outbound"
@@ -152,7 +160,7 @@ def merge_rows(existing: list[dict], found: list[dict]) -> list[dict]:
     return [*existing, *(row for row in found if row["name"] not in names)][:MAX_FIELDS]
 
 
-class OutboundMessageEvent(EventType):
+class OutboundMessageEvent(SalesforceAccountHooks, EventType):
     key = KEY
     label = "Salesforce Outbound Message"
     description = (

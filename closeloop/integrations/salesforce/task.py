@@ -34,6 +34,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.urls import reverse
 
 from closeloop.integrations.salesforce import binding, metadata, queries
@@ -50,6 +51,7 @@ from closeloop.integrations.salesforce.record_values import (
     is_api_name,
     record_id,
 )
+from closeloop.integrations.salesforce.repoint import SalesforceAccountHooks
 from closeloop.workflows.registry import (
     DryRun,
     OfferedField,
@@ -130,7 +132,7 @@ class Plan:
         return f"Would {verb} as {who}" + (f" with {values}." if values else ".")
 
 
-class SalesforceTask(TaskType):
+class SalesforceTask(SalesforceAccountHooks, TaskType):
     key = "salesforce"
     label = "Salesforce"
     description = (
@@ -573,17 +575,17 @@ def _field_choices(fields: Mapping[str, FieldInfo] | None, operation: str) -> li
 
 def stale_account_message(workflow, owner, account_id: str) -> str:
     """Why the owner's workflow cannot write as `account_id`, and where to fix it: after an
-    ownership transfer, the survey's transfer page re-points it."""
+    ownership transfer, on the survey's transfer page."""
     account = queries.account_in(workflow.organization, account_id) if workflow else None
     holder = owner_name(account.owner) if account is not None and account.owner else "someone else"
     name = account.name if account is not None else account_id
     survey_id = getattr(getattr(workflow, "survey", None), "public_id", "")
-    where = (
-        f"re-point it on {reverse('workflows:transfer', args=[survey_id])}"
-        if survey_id
-        else "choose another account in this task"
-    )
+    if survey_id:
+        page = settings.CLOSELOOP_BASE_URL + reverse("workflows:transfer", args=[survey_id])
+        where = f"re-point it on {page}"
+    else:
+        where = f"{owner_name(owner)} must choose another account in this task"
     return (
         f"This workflow runs as {owner_name(owner)}; its Salesforce account {name} belongs to "
-        f"{holder} and is not shared with the organization: {owner_name(owner)} must {where}."
+        f"{holder} and is not shared with the organization: {where}"
     )
