@@ -18,6 +18,7 @@ from closeloop.integrations.salesforce.demo_models import DemoWrite
 from closeloop.jobs.worker import Worker
 from closeloop.surveys.models import Response
 from closeloop.workflows import lookup_cache
+from tests.screenshots import doc_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -134,3 +135,4 @@ def test_fresh_install_to_the_salesforce_write_in_under_a_minute(
 
     elapsed = time.monotonic() - started
     assert elapsed < BUDGET_SECONDS, f"the demo took {elapsed:.1f} s"
+    doc_screenshot(page, "demo-try-it")

@@ -10,6 +10,7 @@ import pytest
 from closeloop.distributions.tests.conftest import make_list
 from closeloop.distributions.tests.helpers import run_jobs
 from closeloop.surveys.tests.test_browser import log_in
+from tests.screenshots import doc_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,6 +47,7 @@ def test_distribute_from_the_ui_answer_and_see_it_in_the_history(
     page.goto(detail_url)
     row = page.locator("#history tbody tr").first
     assert row.locator(".delivery-status").inner_text() == "SurveyFinished"
+    doc_screenshot(page, "distribution-history")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download history (CSV)").click()
     path = tmp_path / "history.csv"

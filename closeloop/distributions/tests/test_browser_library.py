@@ -15,6 +15,7 @@ from closeloop.distributions.tests.helpers import run_jobs
 from closeloop.distributions.tests.test_sms import sms_list
 from closeloop.distributions.tests.test_sms_two_way import sms_survey
 from closeloop.surveys.tests.test_browser import log_in
+from tests.screenshots import doc_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -111,6 +112,7 @@ def test_answering_a_two_way_sms_survey_in_the_simulator(page, outbox, org_a):
     reply("2", "Reply with a number from 0 to 10.")
     reply("9", "Tell us more.")
     reply("Friendly staff", "Thank you")
+    doc_screenshot(page, "twilio-sms-simulator")
     assert page.url.endswith("?phone=" + quote(phone))
 
     page.goto(f"{outbox}/surveys/{survey.public_id}/results")

@@ -13,6 +13,7 @@ from closeloop.integrations.salesforce.models import ConnectedAccount
 from closeloop.jobs.worker import Worker
 from closeloop.workflows import jobs as _jobs  # noqa: F401  (registers the run handlers)
 from closeloop.workflows.models import RunStatus, Workflow, WorkflowRun
+from tests.screenshots import doc_screenshot
 from tests.test_accounts_browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -110,6 +111,7 @@ def test_outbound_message_from_linked_account_to_reporting(
     url = copied_text(page) or shown
     assert url == shown
     assert re.fullmatch(re.escape(base) + r"/inbound/salesforce/[\w-]+", url), url
+    doc_screenshot(page, "salesforce-outbound-event")
 
     # Salesforce sends the closed case; one attempt is acknowledged.
     message = (FIXTURES / "case_closed.xml").read_bytes()

@@ -14,6 +14,7 @@ from closeloop.distributions.tests.helpers import run_jobs
 from closeloop.integrations.segment import spec
 from closeloop.integrations.segment.tests.conftest import SECRET, sample
 from closeloop.workflows.models import RunStatus, Workflow, WorkflowRun
+from tests.screenshots import doc_screenshot
 from tests.test_accounts_browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -119,6 +120,7 @@ def test_segment_workflow_from_sample_to_reporting_and_outbox(
     page.locator('button[data-copy="trigger-url"]').click()
     url = page.locator("#trigger-url").input_value()
     assert re.fullmatch(re.escape(base) + r"/inbound/segment/[\w-]+", url), url
+    doc_screenshot(page, "segment-event")
     body = sample("track_onboarding_completed.json")
     assert send_as_segment(url, body, spec.sign(SECRET, body)) == 202
     run_jobs()
