@@ -574,18 +574,21 @@ def _field_choices(fields: Mapping[str, FieldInfo] | None, operation: str) -> li
 
 
 def stale_account_message(workflow, owner, account_id: str) -> str:
-    """Why the owner's workflow cannot write as `account_id`, and where to fix it: after an
-    ownership transfer, on the survey's transfer page."""
+    """Why the owner's workflow cannot write as `account_id`, and where to fix it: on the
+    survey's transfer page (after an ownership transfer, or for any survey's workflow), or
+    in the task."""
     account = queries.account_in(workflow.organization, account_id) if workflow else None
     holder = owner_name(account.owner) if account is not None and account.owner else "someone else"
     name = account.name if account is not None else account_id
     survey_id = getattr(getattr(workflow, "survey", None), "public_id", "")
-    if survey_id:
-        page = settings.CLOSELOOP_BASE_URL + reverse("workflows:transfer", args=[survey_id])
-        where = f"re-point it on {page}"
-    else:
-        where = f"{owner_name(owner)} must choose another account in this task"
+    if not survey_id:
+        return (
+            f"The Salesforce account {name} is no longer one that {owner_name(owner)}, the "
+            "workflow's owner, may use (it is not theirs and no longer shared with the "
+            "organization): they must choose another account in this task."
+        )
+    page = settings.CLOSELOOP_BASE_URL + reverse("workflows:transfer", args=[survey_id])
     return (
         f"This workflow runs as {owner_name(owner)}; its Salesforce account {name} belongs to "
-        f"{holder} and is not shared with the organization: {where}"
+        f"{holder} and is not shared with the organization: re-point it on {page}"
     )
