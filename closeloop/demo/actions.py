@@ -145,6 +145,22 @@ def _survey(organization, user) -> Survey:
     return survey
 
 
+def _contact_task(task_id: str, directory, mailing_list, contact: dict, embedded: dict) -> dict:
+    """The XM Directory task upserting the event's contact into the demo list."""
+    return {
+        "id": task_id,
+        "type": "xm_directory",
+        "name": "Upsert the contact",
+        "config": {
+            "directory": directory.public_id,
+            "mailingList": mailing_list.public_id,
+            "mode": "embeddedData",
+            "contact": contact,
+            "embeddedData": [{"name": name, "value": value} for name, value in embedded.items()],
+        },
+    }
+
+
 def _invitation(survey: Survey, contact_task: str, subject: str, opening: str) -> dict:
     return {
         "id": new_task_id(),
@@ -182,26 +198,18 @@ def _case_workflow(organization, user, survey, account, directory, mailing_list)
             ],
         },
         "tasks": [
-            {
-                "id": contact_task,
-                "type": "xm_directory",
-                "name": "Upsert the contact",
-                "config": {
-                    "directory": directory.public_id,
-                    "mailingList": mailing_list.public_id,
-                    "mode": "embeddedData",
-                    "contact": {
-                        "firstName": f"{case}Contact_First_Name__c}}",
-                        "lastName": f"{case}Contact_Last_Name__c}}",
-                        "email": f"{case}ContactEmail}}",
-                        "extRef": f"{case}ContactId}}",
-                    },
-                    "embeddedData": [
-                        {"name": "CaseNumber", "value": f"{case}CaseNumber}}"},
-                        {"name": "CaseId", "value": f"{case}Id}}"},
-                    ],
+            _contact_task(
+                contact_task,
+                directory,
+                mailing_list,
+                {
+                    "firstName": f"{case}Contact_First_Name__c}}",
+                    "lastName": f"{case}Contact_Last_Name__c}}",
+                    "email": f"{case}ContactEmail}}",
+                    "extRef": f"{case}ContactId}}",
                 },
-            },
+                {"CaseNumber": f"{case}CaseNumber}}", "CaseId": f"{case}Id}}"},
+            ),
             _invitation(
                 survey,
                 contact_task,
@@ -240,24 +248,17 @@ def _segment_workflow(organization, user, survey, directory, mailing_list) -> Wo
             ],
         },
         "tasks": [
-            {
-                "id": contact_task,
-                "type": "xm_directory",
-                "name": "Upsert the contact",
-                "config": {
-                    "directory": directory.public_id,
-                    "mailingList": mailing_list.public_id,
-                    "mode": "embeddedData",
-                    "contact": {
-                        "firstName": f"{traits}firstName}}",
-                        "lastName": f"{traits}lastName}}",
-                        "email": f"{traits}email}}",
-                    },
-                    "embeddedData": [
-                        {"name": "SegmentUserId", "value": f"~{{ch://{event_id}/userId}}"}
-                    ],
+            _contact_task(
+                contact_task,
+                directory,
+                mailing_list,
+                {
+                    "firstName": f"{traits}firstName}}",
+                    "lastName": f"{traits}lastName}}",
+                    "email": f"{traits}email}}",
                 },
-            },
+                {"SegmentUserId": f"~{{ch://{event_id}/userId}}"},
+            ),
             _invitation(
                 survey,
                 contact_task,
