@@ -164,8 +164,13 @@ def transfer_survey(survey, new_owner, by) -> list[StaleUse]:
             survey_actions.set_owner(survey, new_owner, by)
         except survey_actions.SharingError as error:
             raise TransferError(str(error)) from None
-        workflows = Workflow.objects.select_for_update().filter(survey=survey).order_by("pk")
-        for workflow in workflows.select_related("organization", "owner"):
+        workflows = (
+            Workflow.objects.select_for_update(of=("self",))
+            .filter(survey=survey)
+            .select_related("organization", "owner")
+            .order_by("pk")
+        )
+        for workflow in workflows:
             previous = workflow.owner
             workflow.owner = new_owner
             summary = (
