@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from closeloop.api.errors import NotFound, NotPermitted
 from closeloop.surveys import permissions as survey_permissions
 from closeloop.surveys.models import Survey, SurveyStatus
 from closeloop.surveys.permission_rules import Access, Permission
@@ -23,40 +22,19 @@ DISTRIBUTE = Permission.DISTRIBUTE
 SEE = (Permission.DISTRIBUTE, Permission.VIEW_RESULTS)
 
 
-def may_see(access: Access) -> bool:
-    return any(access.allows(permission) for permission in SEE)
-
-
-def why_not_see(access: Access) -> str:
-    """Empty when the user may see the survey's distributions; the sentence otherwise."""
-    return "" if may_see(access) else access.why_not(Permission.VIEW_RESULTS)
-
-
 def require_seeing(survey: Survey | None, user, *, missing: str = "No such survey.") -> Access:
     """The user's access to `survey`, if it lets them see its distributions. `missing` is the
     NotFound message, the same for a survey that does not exist and one not shown to them."""
-    if survey is None:
-        raise NotFound(missing)
-    found = survey_permissions.access(survey, user)
-    if not found.visible:
-        raise NotFound(missing)
-    if not may_see(found):
-        raise NotPermitted(why_not_see(found))
-    return found
+    return survey_permissions.require(
+        survey, user, Permission.VIEW_RESULTS, Permission.DISTRIBUTE, missing=missing
+    )
 
 
 def require_distributing(
     survey: Survey | None, user, *, missing: str = "No such survey."
 ) -> Access:
     """The user's access to `survey`, if it lets them distribute it."""
-    if survey is None:
-        raise NotFound(missing)
-    found = survey_permissions.access(survey, user)
-    if not found.visible:
-        raise NotFound(missing)
-    if not found.allows(DISTRIBUTE):
-        raise NotPermitted(found.why_not(DISTRIBUTE))
-    return found
+    return survey_permissions.require(survey, user, DISTRIBUTE, missing=missing)
 
 
 def seeing_filter(organization_id: int, user) -> Q:

@@ -18,16 +18,28 @@ from closeloop.surveys.permission_rules import Access, Permission, decide
 ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 
 
-def is_admin(organization_id: int, user) -> bool:
-    """An owner or admin of the organization (cached on the user object for the request)."""
+def _role(organization_id: int, user) -> str | None:
+    """The user's role in the organization, None for a non-member (cached on the user object
+    for the request: a page asks several times)."""
     if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    cache = user.__dict__.setdefault("closeloop_admin_of", {})
+        return None
+    cache = user.__dict__.setdefault("closeloop_role_in", {})
     if organization_id not in cache:
-        cache[organization_id] = Membership.objects.filter(
-            organization_id=organization_id, user=user, role__in=ADMIN_ROLES
-        ).exists()
+        cache[organization_id] = (
+            Membership.objects.filter(organization_id=organization_id, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
     return cache[organization_id]
+
+
+def is_admin(organization_id: int, user) -> bool:
+    """An owner or admin of the organization."""
+    return _role(organization_id, user) in ADMIN_ROLES
+
+
+def is_member(organization_id: int, user) -> bool:
+    return _role(organization_id, user) is not None
 
 
 def owner_name(survey: Survey) -> str:
@@ -35,8 +47,13 @@ def owner_name(survey: Survey) -> str:
     return (owner.get_full_name() or owner.email) if owner is not None else "an administrator"
 
 
+def _reaching(user) -> Q:
+    """A Q on SurveyShare: the shares with the user, directly or through one of their groups."""
+    return Q(user=user) | Q(group__members=user)
+
+
 def _shares_of(survey: Survey, user) -> QuerySet[SurveyShare]:
-    return SurveyShare.objects.filter(survey=survey).filter(Q(user=user) | Q(group__members=user))
+    return SurveyShare.objects.filter(survey=survey).filter(_reaching(user))
 
 
 def granted_permissions(survey: Survey, user) -> set[str]:
@@ -45,12 +62,6 @@ def granted_permissions(survey: Survey, user) -> set[str]:
     for share in _shares_of(survey, user).only(*SurveyShare.PERMISSION_FIELDS):
         granted.update(share.permission_names)
     return granted
-
-
-def is_member(organization_id: int, user) -> bool:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    return Membership.objects.filter(organization_id=organization_id, user=user).exists()
 
 
 def access(survey: Survey, user) -> Access:
@@ -74,7 +85,7 @@ def accesses(organization_id: int, surveys, user) -> dict[int, Access]:
     granted: dict[int, set[str]] = {}
     if member and not admin:
         shares = SurveyShare.objects.filter(survey__in=[survey.pk for survey in surveys]).filter(
-            Q(user=user) | Q(group__members=user)
+            _reaching(user)
         )
         for share in shares:
             granted.setdefault(share.survey_id, set()).update(share.permission_names)
@@ -89,15 +100,19 @@ def accesses(organization_id: int, surveys, user) -> dict[int, Access]:
     }
 
 
-def require(survey: Survey | None, user, permission: Permission) -> Access:
-    """The user's access, if it allows `permission`; NotFound or NotPermitted otherwise."""
+def require(
+    survey: Survey | None, user, *permissions: Permission, missing: str = "No such survey."
+) -> Access:
+    """The user's access, if it allows one of `permissions`; NotFound (with `missing`, the
+    message of a survey that does not exist) or NotPermitted, with the reason for the first
+    permission, otherwise."""
     if survey is None:
-        raise NotFound("No such survey.")
+        raise NotFound(missing)
     found = access(survey, user)
     if not found.visible:
-        raise NotFound("No such survey.")
-    if not found.allows(permission):
-        raise NotPermitted(found.why_not(permission))
+        raise NotFound(missing)
+    if not any(found.allows(permission) for permission in permissions):
+        raise NotPermitted(found.why_not(permissions[0]))
     return found
 
 
@@ -112,25 +127,24 @@ def require_sharing(survey: Survey, user) -> Access:
 
 def visible_filter(organization_id: int, user) -> Q:
     """A Q on Survey: the surveys of the organization the user may see (all, for admins)."""
-    if is_admin(organization_id, user):
-        return Q(organization_id=organization_id)
-    if not is_member(organization_id, user):
-        return Q(pk__in=[])
-    shared = SurveyShare.objects.filter(survey=OuterRef("pk")).filter(
-        Q(user=user) | Q(group__members=user)
-    )
-    return Q(organization_id=organization_id) & (Q(owner=user) | Q(Exists(shared)))
+    return _surveys_filter(organization_id, user, {})
 
 
 def permitted_filter(organization_id: int, user, permission: Permission) -> Q:
     """A Q on Survey: the surveys the user may do `permission` with."""
+    return _surveys_filter(organization_id, user, {f"can_{permission.value}": True})
+
+
+def _surveys_filter(organization_id: int, user, share_fields: dict) -> Q:
+    """The organization's surveys the user owns or has a share of with `share_fields` (all
+    of them for an admin, none for a non-member)."""
     if is_admin(organization_id, user):
         return Q(organization_id=organization_id)
     if not is_member(organization_id, user):
         return Q(pk__in=[])
-    shared = SurveyShare.objects.filter(
-        survey=OuterRef("pk"), **{f"can_{permission.value}": True}
-    ).filter(Q(user=user) | Q(group__members=user))
+    shared = SurveyShare.objects.filter(survey=OuterRef("pk"), **share_fields).filter(
+        _reaching(user)
+    )
     return Q(organization_id=organization_id) & (Q(owner=user) | Q(Exists(shared)))
 
 

@@ -41,11 +41,15 @@ def why_not_manage(workflow: Workflow, user) -> str | None:
         return access.why_not(MANAGE)
     if not survey_permissions.is_member(workflow.organization_id, user):
         return None
-    if workflow.owner_id is not None and workflow.owner_id == getattr(user, "pk", None):
+    if _is_owner(workflow, user):
         return ""
     if survey_permissions.is_admin(workflow.organization_id, user):
         return ""
     return None
+
+
+def _is_owner(workflow: Workflow, user) -> bool:
+    return workflow.owner_id is not None and workflow.owner_id == getattr(user, "pk", None)
 
 
 def may_manage(workflow: Workflow, user) -> bool:
@@ -110,8 +114,9 @@ def may_change_survey(workflow: Workflow, user, survey: Survey | None) -> None:
         return
     if workflow.survey_id is None:
         return
-    is_owner = workflow.owner_id is not None and workflow.owner_id == getattr(user, "pk", None)
-    if not (is_owner or survey_permissions.is_admin(workflow.organization_id, user)):
+    if not (
+        _is_owner(workflow, user) or survey_permissions.is_admin(workflow.organization_id, user)
+    ):
         raise NotPermitted(ORGANIZATION_WORKFLOW_REFUSAL)
 
 
